@@ -1,0 +1,111 @@
+"""nbgrader preprocessors the course adds to ``nbgrader autograde`` (see nbgrader_config.py).
+
+Each does one transformation: ``ClearTags`` and ``GuardedExecute`` close holes in the stock
+pipeline; ``ReexecuteSteps`` replaces the kernel's verdict on the step test cells with one made
+outside the kernel.
+"""
+import re
+import sys
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Float, Integer, Unicode
+
+from . import expected, steps
+from .reexecute import Limits, run_cells
+
+
+def failed_check(cell, message: str, ename: str = "GraderCheckFailed") -> None:
+    """Make ``cell`` show exactly one error output (nbgrader scores such a test cell 0)."""
+    cell.outputs = [new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])]
+
+
+def passed_check(cell, message: str) -> None:
+    """Make ``cell`` show exactly one stdout line (full marks for a test cell)."""
+    cell.outputs = [new_output("stream", name="stdout", text=message + "\n")]
+
+
+class ClearTags(NbGraderPreprocessor):
+    """Drop cell tags, so a student cannot tag a cell ``skip-execution`` (or anything else
+    that changes how the notebook runs) in their submission."""
+
+    def preprocess_cell(self, cell, resources, index):
+        cell.metadata.pop("tags", None)
+        return cell, resources
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute, but a dead or unresponsive kernel fails the cell, not the submission.
+
+    Stock nbgrader aborts the whole notebook (and the student gets no grades at all) when the
+    kernel dies or ignores the interrupt after a timeout. Here the cell gets an error output
+    saying so, the remaining cells are left unexecuted, and grading goes on.
+    """
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._halted = False
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if self._halted:
+            return cell, self.resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            reason = "The kernel died while running this cell (os._exit, a crash, or the memory limit)."
+        except CellTimeoutError:
+            reason = (f"This cell ran past the {self.timeout} s time limit and ignored the "
+                      "interrupt, so the kernel was stopped.")
+        self.log.warning("cell %d: %s Later cells are not executed.", index, reason)
+        failed_check(cell, reason + " Later cells were not executed.", ename="KernelStopped")
+        self._halted = True
+        return cell, self.resources
+
+
+class ReexecuteSteps(NbGraderPreprocessor):
+    """Grade the step test cells by re-running the student's step cells outside the kernel.
+
+    Reads each step's source from the notebook being graded (by grade_id), runs it in fresh
+    ``python -I`` processes under the grader's seeds (see :mod:`autograder.steps`) and sets the
+    outputs of the cells ``test_<step>`` / ``test_<step>_<word>`` to the verdict, whatever the
+    kernel printed there.
+    """
+
+    timeout = Float(10.0, help="Wall-clock seconds one re-execution may take.").tag(config=True)
+    cpu_seconds = Integer(8, help="CPU seconds one re-execution may use.").tag(config=True)
+    memory_mb = Integer(1024, help="Address space of one re-execution, in MiB.").tag(config=True)
+    output_bytes = Integer(1 << 20, help="Bytes one re-execution may print.").tag(config=True)
+    python = Unicode(sys.executable, help="Interpreter for the re-executions.").tag(config=True)
+
+    _TEST_ID = re.compile(r"^test_(step\d+)(?:_\w+)?$")
+
+    def preprocess(self, nb, resources):
+        answers = {cell.metadata.nbgrader["grade_id"]: cell.source for cell in nb.cells
+                   if cell.metadata.get("nbgrader", {}).get("solution")}
+        targets = [(cell, match.group(1)) for cell in nb.cells
+                   for match in [self._TEST_ID.match(cell.metadata.get("nbgrader", {}).get("grade_id", ""))]
+                   if match and cell.metadata.nbgrader.get("grade")]
+        if not targets:
+            return nb, resources
+        verdicts = self.verdicts(answers, {step for _, step in targets})
+        for cell, step in targets:
+            verdict = verdicts[step]
+            (passed_check if verdict.passed else failed_check)(cell, verdict.message)
+        return nb, resources
+
+    def verdicts(self, answers: dict, wanted) -> dict:
+        """Verdict per step named in ``wanted``, from the answers by grade_id."""
+        data = expected.load()
+        limits = Limits(seconds=self.timeout, cpu_seconds=self.cpu_seconds,
+                        memory_mb=self.memory_mb, output_bytes=self.output_bytes)
+        verdicts = {}
+        for step in sorted(wanted):
+            if step not in answers:
+                verdicts[step] = steps.Verdict(False, f"The answer cell for {step} is missing from the notebook.")
+                continue
+            runs = [run_cells(cells, seed, limits, python=self.python)
+                    for seed, cells in steps.jobs(step, answers[step], data)]
+            verdicts[step] = steps.judge(step, runs, data)
+            self.log.info("%s: %s", step, verdicts[step].message)
+        return verdicts

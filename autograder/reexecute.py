@@ -1,0 +1,111 @@
+"""Parent side of a re-execution: one fresh, limited ``python -I`` process per job."""
+import json
+import os
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+HARNESS = Path(__file__).with_name("harness.py")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one re-execution may use."""
+
+    seconds: float = 10.0        # wall clock
+    cpu_seconds: int = 8
+    memory_mb: int = 1024        # address space
+    output_bytes: int = 1 << 20  # what the process may write to stdout/stderr files
+    processes: int = 64
+
+
+@dataclass
+class Run:
+    """Outcome of one re-execution: the harness's report, or why there is none."""
+
+    report: Optional[dict]
+    returncode: Optional[int]
+    timed_out: bool
+    output_full: bool
+    stderr: str
+
+    @property
+    def failure(self) -> Optional[str]:
+        """Why the process produced no report, in words for the student (None if it did)."""
+        if self.report is not None:
+            return None
+        if self.timed_out:
+            return "it was stopped at the time limit (an endless loop?)"
+        sig = -self.returncode if self.returncode and self.returncode < 0 else None
+        if sig == signal.SIGXCPU or sig == signal.SIGKILL:
+            return "it was stopped at the CPU-time limit"
+        if self.output_full or sig == signal.SIGXFSZ:
+            return "it printed more than the output limit allows"
+        if "MemoryError" in self.stderr:
+            return "it ran out of memory (memory limit)"
+        if sig:
+            return "the Python process was killed by signal %s" % signal.Signals(sig).name
+        return "the Python process ended before the grader could look (exit() or os._exit()?)"
+
+
+def _limit(limits: Limits):
+    def apply():
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb << 20,) * 2)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes,) * 2)
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return apply
+
+
+def run_cells(cells, seed: int, limits: Limits = Limits(), python: str = sys.executable,
+              wrapper=()) -> Run:
+    """Run ``cells`` (sources) in order in a fresh interpreter seeded with ``seed``.
+
+    ``wrapper`` is an argv prefix (a sandbox) placed before the interpreter.
+    """
+    token = secrets.token_hex(16)
+    job = json.dumps({"token": token, "seed": seed, "cells": list(cells)})
+    with tempfile.TemporaryDirectory(prefix="reexec-") as scratch:
+        out_path, err_path = Path(scratch, "stdout"), Path(scratch, "stderr")
+        work = Path(scratch, "work")
+        work.mkdir()
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            proc = subprocess.Popen(
+                [*wrapper, python, "-I", str(HARNESS)], stdin=subprocess.PIPE, stdout=out,
+                stderr=err, cwd=work, start_new_session=True, preexec_fn=_limit(limits),
+                env={"PATH": os.defpath, "PYTHONHASHSEED": "0", "HOME": str(work), "TMPDIR": str(work)})
+            timed_out = False
+            try:
+                proc.communicate(job.encode(), timeout=limits.seconds)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                _kill_group(proc)
+        stdout = out_path.read_bytes()
+        report = _find_report(stdout, token)
+        stderr = err_path.read_bytes()[-4000:].decode("utf-8", "replace")
+    return Run(report, proc.returncode, timed_out and report is None,
+               len(stdout) >= limits.output_bytes, stderr)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the process and anything it started, then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _find_report(stdout: bytes, token: str) -> Optional[dict]:
+    for line in stdout.decode("utf-8", "replace").splitlines():
+        if line.startswith(token):
+            return json.loads(line[len(token):])
+    return None

@@ -1,0 +1,32 @@
+"""Build submissions from the student version by filling answer cells by grade_id."""
+import shutil
+from pathlib import Path
+
+import nbformat
+
+NOTEBOOK = "reproducibility.ipynb"
+
+
+def fill(release_notebook: Path, answers: dict):
+    """The release notebook with the cells named in ``answers`` (grade_id -> source) replaced."""
+    nb = nbformat.read(release_notebook, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
+def submit(course: Path, student: str, nb, assignment: str = "reproducibility",
+           notebook: str = NOTEBOOK) -> Path:
+    """Write ``nb`` (a notebook node, or raw text for a broken file) where nbgrader looks."""
+    folder = Path(course, "submitted", student, assignment)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    path = folder / notebook
+    if isinstance(nb, str):
+        path.write_text(nb, encoding="utf-8")
+    else:
+        nbformat.write(nb, path)
+    return path
