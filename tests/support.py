@@ -1,0 +1,47 @@
+"""Helpers for end-to-end tests: a throwaway course in a temp dir, driven by real nbgrader commands."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from autograder.gradebook import cell_scores
+from autograder.submissions import fill, submit  # noqa: F401 - re-exported for the tests
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "reproducibility"
+BIN = Path(sys.executable).parent
+
+
+def env(**extra) -> dict:
+    """The environment for nbgrader commands: venv bin/ on PATH (alembic), Jupyter kept in the venv."""
+    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                JUPYTER_CONFIG_DIR=str(ROOT / ".venv" / "jupyter-test-config"), **extra)
+
+
+def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` in ``course``; output captured as text."""
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env(),
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def make_course(folder: Path) -> Path:
+    """A course like the repo's (config + source/), with the assignment generated."""
+    folder.mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", folder)
+    shutil.copytree(ROOT / "source", folder / "source")
+    nbgrader(folder, "generate_assignment", ASSIGNMENT, "--force")
+    return folder
+
+
+def release_notebook(course: Path, name: str = "reproducibility.ipynb") -> Path:
+    return course / "release" / ASSIGNMENT / name
+
+
+def step_scores(course: Path) -> dict:
+    """{student: {grade_id: score}} from the course's gradebook."""
+    table = cell_scores(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT)
+    return {student: {name: score for name, (score, _) in cells.items()} for student, cells in table.items()}
