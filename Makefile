@@ -32,6 +32,10 @@ test: venv
 release: venv
 	$(BIN)/python -m autograder release
 
+## Students: JupyterLab on the course, Validate button only (see README, "For students").
+lab: venv
+	bash lab/run-lab.sh
+
 ## Recompute the stored expected values from the reference solution.
 expected: venv
 	$(BIN)/python -m autograder.expected

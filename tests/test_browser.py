@@ -1,0 +1,245 @@
+"""The student's experience in a real browser.
+
+Headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) opens the student JupyterLab that
+`make lab` starts (lab/run-lab.sh) on a temporary working copy of release/reproducibility, types the
+four step answers, runs all cells, checks the printed scores and clicks Validate; then does the same
+for an untouched (blank) copy and checks that the Validate dialog lists the failing cells.
+Screenshots go to artifacts/browser/ (git ignores /artifacts/). The server is stopped by its own pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from browser_support import CHROMIUM, CHROMIUM_ARGS, REPO, VENV_BIN, StudentLab
+
+ASSIGNMENT = "reproducibility"
+RELEASE_NB = REPO / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+ARTIFACTS = REPO / "artifacts" / "browser"
+ANSWERS = {
+    "step1": "accuracy_scores = []",
+    "step2": "import random\nrandom.seed(42)",
+    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
+    "step4": "print(accuracy_scores)",
+}
+EXPECTED_SCORES = "[100, 83, 80, 88, 87]"
+PANEL = ".jp-NotebookPanel:visible"
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    message = (f"{CHROMIUM} is missing: the browser test needs Debian's chromium "
+               "(apt-get install chromium; .ci/run installs it).")
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message + " Skipped because this is not CI (CI is unset).")
+
+
+def _release_cells() -> dict[str, str]:
+    nb = nbformat.read(RELEASE_NB, as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade_id")}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    _require_chromium()
+    assert RELEASE_NB.exists(), f"{RELEASE_NB} is missing; run `make release`"
+    base = tmp_path_factory.mktemp("student-lab")
+    workdir = base / "work"
+    # An untouched copy for the "blank notebook" check, next to the copy run-lab.sh makes itself.
+    workdir.mkdir()
+    shutil.copytree(RELEASE_NB.parent, workdir / "blank")
+    server = StudentLab(workdir, base / "state", base / "jupyterlab.log")
+    started = time.monotonic()
+    server.start()
+    server.startup_seconds = time.monotonic() - started
+    server.copied_release = (workdir / ASSIGNMENT / RELEASE_NB.name).read_bytes() == RELEASE_NB.read_bytes()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert server.proc.returncode is not None, "the JupyterLab server is still running"
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    from playwright.sync_api import sync_playwright
+
+    browser_home = lab.workdir.parent / "browser-home"
+    browser_home.mkdir()
+    env = dict(lab.env, HOME=str(browser_home), XDG_CONFIG_HOME=str(browser_home / ".config"),
+               XDG_CACHE_HOME=str(browser_home / ".cache"))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=env)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _open_notebook(browser, lab, path: str):
+    """A new browser page showing one notebook, in a fresh workspace, kernel idle."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(lab.url(f"/lab/tree/{path}?reset"))
+    panel = page.locator(PANEL)
+    panel.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    panel.locator(".validate-button").wait_for()
+    page.locator("#jp-main-statusbar").get_by_text("Idle").wait_for()
+    _dismiss_news_prompt(page)
+    return context, page, panel
+
+
+def _dismiss_news_prompt(page) -> None:
+    """JupyterLab asks once whether to fetch Jupyter news; answer No so it covers nothing."""
+    button = page.locator(".jp-toast-button, .Toastify button").filter(has_text=re.compile(r"^No$"))
+    try:
+        button.first.click(timeout=3_000)
+    except Exception:
+        pass  # no prompt this time
+
+
+def _run_all_cells(page, panel) -> None:
+    page.locator(".lm-MenuBar-itemLabel").filter(has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel").filter(has_text=re.compile(r"^Run All Cells$")).click()
+    # Run All is finished when no prompt shows [*] and the kernel is idle again.
+    page.wait_for_function(
+        """() => {
+            const panel = [...document.querySelectorAll('.jp-NotebookPanel')].find(p => p.offsetParent);
+            const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.innerText);
+            return prompts.some(p => /\\[\\d+\\]/.test(p)) && !prompts.some(p => p.includes('*'));
+        }"""
+    )
+    page.locator("#jp-main-statusbar").get_by_text("Idle").wait_for()
+
+
+def _validate(page, panel):
+    """Click Validate; return the dialog's message element once the result is shown."""
+    panel.locator(".validate-button").click()
+    message = page.locator(".jp-Dialog #validation-message")
+    message.wait_for(timeout=120_000)
+    return message
+
+
+def _code_cells(panel):
+    return panel.locator(".jp-Notebook .jp-CodeCell")
+
+
+def test_run_lab_copied_the_release_and_the_lessons(lab):
+    assert lab.copied_release, "lab/run-lab.sh did not copy release/reproducibility into the working folder"
+    lessons = sorted(p.name for p in (lab.workdir / "lessons").glob("*.ipynb"))
+    assert lessons == sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+    assert lab.proc.poll() is None
+    # run-lab.sh `exec`s jupyter lab: the pid we stop is the server's own, not a wrapping shell.
+    cmdline = Path(f"/proc/{lab.proc.pid}/cmdline").read_bytes().split(b"\0")
+    assert any(part.endswith((b"jupyter-lab", b"jupyter")) for part in cmdline[:2]), cmdline
+
+
+def test_the_kernel_is_the_course_environment(lab):
+    listed = subprocess.run([str(VENV_BIN / "jupyter"), "kernelspec", "list", "--json"],
+                            env=lab.env, capture_output=True, text=True, check=True)
+    spec = json.loads(listed.stdout)["kernelspecs"]["python3"]
+    # A bare "python" argv is replaced by the server's own interpreter: the venv's python.
+    assert spec["spec"]["argv"][0] in ("python", "python3", str(VENV_BIN / "python"))
+    assert Path(spec["resource_dir"]).resolve().is_relative_to((REPO / ".venv").resolve())
+
+
+def test_instructor_tools_are_hidden(lab, browser):
+    assert lab.status("/formgrader") == 404
+    assert lab.status("/nbgrader_version?version=0.9.6") == 200  # Validate's server side is on
+    context, page, panel = _open_notebook(browser, lab, f"{ASSIGNMENT}/{RELEASE_NB.name}")
+    try:
+        menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
+        assert "Run" in menus and "Nbgrader" not in menus, menus
+        assert page.locator("#jp-mainmenu-nbgrader").count() == 0
+        assert page.locator(".nbgrader-CreateAssignmentWidget, #nbgrader-create_assignment").count() == 0
+        assert panel.locator(".validate-button").is_visible()
+        config = json.loads(page.locator("#jupyter-config-data").text_content())
+        disabled = config["disabledExtensions"]
+        for plugin in ("formgrader", "create-assignment", "course-list", "assignment-list", "menu"):
+            assert f"@jupyter/nbgrader:{plugin}" in disabled
+        assert "@jupyter/nbgrader:validate-assignment" not in disabled
+    finally:
+        context.close()
+
+
+def test_answered_notebook_prints_the_scores_and_validates(lab, browser):
+    context, page, panel = _open_notebook(browser, lab, f"{ASSIGNMENT}/{RELEASE_NB.name}")
+    try:
+        solutions = _code_cells(panel).filter(has_text="YOUR CODE HERE")
+        assert solutions.count() == len(ANSWERS)
+        for grade_id, answer in ANSWERS.items():
+            cell = _code_cells(panel).filter(has_text="YOUR CODE HERE").first
+            cell.locator(".cm-content").click()
+            page.keyboard.press("Control+a")
+            # insert_text types the answer as one input, so the editor's auto-indent does not
+            # double the loop body's indentation.
+            page.keyboard.insert_text(answer)
+            page.keyboard.press("Escape")
+        sources = _code_cells(panel).locator(".cm-content").all_inner_texts()
+        for answer in ANSWERS.values():
+            assert answer in sources, f"{answer!r} was not typed into a cell: {sources}"
+
+        _run_all_cells(page, panel)
+
+        step4 = _code_cells(panel).filter(has=page.locator(".cm-content", has_text=ANSWERS["step4"])).first
+        printed = step4.locator(".jp-OutputArea-output").all_inner_texts()
+        assert [p.strip() for p in printed] == [EXPECTED_SCORES]
+        errors = panel.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+        assert errors.count() == 0, errors.all_inner_texts()
+        step4.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)  # let JupyterLab paint the cells it renders lazily
+        page.screenshot(path=str(ARTIFACTS / "01-answered-run-all.png"))
+
+        message = _validate(page, panel)
+        assert "validation-success" in message.get_attribute("class")
+        assert "Success! Your notebook passes all the tests." in message.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "02-answered-validate.png"))
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+    finally:
+        context.close()
+
+
+def test_blank_notebook_validate_lists_the_failing_cells(lab, browser):
+    context, page, panel = _open_notebook(browser, lab, f"blank/{RELEASE_NB.name}")
+    try:
+        assert _code_cells(panel).filter(has_text="YOUR CODE HERE").count() == len(ANSWERS)
+        _run_all_cells(page, panel)
+        first_error = panel.locator(".jp-OutputArea-output").filter(has_text="NotImplementedError").first
+        first_error.wait_for()
+        first_error.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)  # let JupyterLab paint the cells it renders lazily
+        page.screenshot(path=str(ARTIFACTS / "03-blank-run-all.png"))
+
+        message = _validate(page, panel)
+        text = message.inner_text()
+        assert "validation-failed" in message.get_attribute("class"), text
+        # Every visible test cell fails while the answers are missing, and the dialog shows each one.
+        assert text.count("The following cell failed:") == len(ANSWERS), text
+        cells = _release_cells()
+        for step in ANSWERS:
+            first_line = cells[f"test_{step}"].splitlines()[0]
+            assert first_line in text, f"the dialog does not show test_{step} ({first_line!r}):\n{text}"
+        page.screenshot(path=str(ARTIFACTS / "04-blank-validate.png"))
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+    finally:
+        context.close()
+
+
+def test_nothing_was_written_to_the_servers_home(lab):
+    home = Path(lab.env["HOME"])
+    written = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+    assert written == [], f"JupyterLab or its kernels wrote into HOME: {written}"
