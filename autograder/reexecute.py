@@ -1,4 +1,9 @@
-"""Parent side of a re-execution: one fresh, limited ``python -I`` process per job."""
+"""Parent side of a re-execution: one fresh, limited, sandboxed ``python -I`` process per job.
+
+The process runs in the course sandbox (:mod:`autograder.sandbox`: bubblewrap, its own uid,
+no network, nothing of the course visible but ``harness.py``) unless the caller passes its own
+``wrapper``; without bubblewrap it runs with the rlimits only, and says so loudly.
+"""
 import json
 import os
 import resource
@@ -10,6 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
+from . import sandbox
 
 HARNESS = Path(__file__).with_name("harness.py")
 
@@ -54,32 +61,46 @@ class Run:
         return "the Python process ended before the grader could look (exit() or os._exit()?)"
 
 
-def _limit(limits: Limits):
+def _limit(limits: Limits, nproc: bool = True):
     def apply():
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb << 20,) * 2)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes,) * 2)
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
+        if nproc:  # in the sandbox, prlimit sets it after the uid change (root is exempt)
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     return apply
 
 
 def run_cells(cells, seed: int, limits: Limits = Limits(), python: str = sys.executable,
-              wrapper=()) -> Run:
+              wrapper=None) -> Run:
     """Run ``cells`` (sources) in order in a fresh interpreter seeded with ``seed``.
 
-    ``wrapper`` is an argv prefix (a sandbox) placed before the interpreter.
+    ``wrapper`` is an argv prefix placed before the interpreter; None (the default) means the
+    course sandbox (:func:`autograder.sandbox.command`), ``()`` means none.
     """
     token = secrets.token_hex(16)
-    job = json.dumps({"token": token, "seed": seed, "cells": list(cells)})
+    mode = sandbox.warn_if_unsandboxed() if wrapper is None else None
+    job = json.dumps({"token": token, "seed": seed, "cells": list(cells),
+                      "limits": {"output_chars": limits.output_bytes,
+                                 "processes": limits.processes, "memory_mb": limits.memory_mb,
+                                 "sandboxed": bool(mode and mode.sandboxed)}})
     with tempfile.TemporaryDirectory(prefix="reexec-") as scratch:
         out_path, err_path = Path(scratch, "stdout"), Path(scratch, "stderr")
         work = Path(scratch, "work")
         work.mkdir()
+        argv = [python, "-I", str(HARNESS)]
+        if mode is None:
+            argv = [*wrapper, *argv]
+        else:
+            argv = sandbox.command(argv, cwd=work, readable=[HARNESS], mode=mode, interpreters=[python],
+                                   private=scratch,
+                                   limits=sandbox.ProcessLimits(processes=limits.processes))
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             proc = subprocess.Popen(
-                [*wrapper, python, "-I", str(HARNESS)], stdin=subprocess.PIPE, stdout=out,
-                stderr=err, cwd=work, start_new_session=True, preexec_fn=_limit(limits),
+                argv, stdin=subprocess.PIPE, stdout=out,
+                stderr=err, cwd=work, start_new_session=True,
+                preexec_fn=_limit(limits, nproc=not (mode and mode.sandboxed)),
                 env={"PATH": os.defpath, "PYTHONHASHSEED": "0", "HOME": str(work), "TMPDIR": str(work)})
             timed_out = False
             try:
@@ -91,7 +112,10 @@ def run_cells(cells, seed: int, limits: Limits = Limits(), python: str = sys.exe
         stdout = out_path.read_bytes()
         report = _find_report(stdout, token)
         stderr = err_path.read_bytes()[-4000:].decode("utf-8", "replace")
-    return Run(report, proc.returncode, timed_out and report is None,
+    returncode = proc.returncode
+    if mode and mode.sandboxed and returncode > 128:  # bwrap reports a killed child as 128 + signal
+        returncode = 128 - returncode
+    return Run(report, returncode, timed_out and report is None,
                len(stdout) >= limits.output_bytes, stderr)
 
 

@@ -1,0 +1,165 @@
+"""Feedback HTML (``python -m autograder.feedback``): points and teaching messages, no secrets.
+
+End to end with the real ``nbgrader autograde`` in a temp course: for each step and quiz question
+the page shows the points from the gradebook and the message of each failed check; it shows no
+test code (visible or hidden), no stored expected value and no correct quiz letter. For the quiz
+this is proved the strong way: graded again under a key that differs on every question, the
+feedback of wrong or blank answers is byte for byte the same.
+"""
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import expected, feedback
+from support import ASSIGNMENT, ROOT, fill, nbgrader, release_notebook, step_scores, submit
+
+REFERENCE = {
+    "step1": "accuracy_scores = []",
+    "step2": "import random\nrandom.seed(42)",
+    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
+    "step4": "print(accuracy_scores)",
+}
+DATA = expected.load()
+SCORES_42 = DATA["scores"]["42"]
+HAS_QUIZ = (ROOT / "source" / ASSIGNMENT / "quiz.ipynb").exists()
+
+if HAS_QUIZ:
+    from autograder import quiz
+    KEY = quiz.load()
+    QIDS = sorted(KEY)
+
+    def wrong(qid, shift=1):
+        letters = KEY[qid]["letters"]
+        return letters[(letters.index(KEY[qid]["answer"]) + shift) % len(letters)]
+
+    RIGHT = {qid: f'{qid} = "{KEY[qid]["answer"]}"' for qid in QIDS}
+    WRONG = {qid: f'{qid} = "{wrong(qid)}"' for qid in QIDS}
+    BLANK_AND_WRONG = {qid: (f'{qid} = "{wrong(qid)}"' if n % 2 else f'{qid} = ""')
+                       for n, qid in enumerate(QIDS)}
+else:
+    RIGHT = WRONG = BLANK_AND_WRONG = None
+
+STUDENTS = {  # student -> (step answers, quiz answers or None)
+    "full_marks": (REFERENCE, RIGHT),
+    "x_mistakes": ({**REFERENCE, "step2": "import random\nrandom.seed(7)",
+                    "step3": "for i in range(6):\n    accuracy_scores.append(random.randint(80, 100))",
+                    "step4": "print('my scores')"}, WRONG),
+    "x_hard_coded": ({**REFERENCE, "step2": "import random",
+                      "step3": f"accuracy_scores = {SCORES_42}",
+                      "step4": f"print('{SCORES_42}')"}, BLANK_AND_WRONG),
+    "x_blank": ({}, {}),
+}
+
+
+def hand_in(course, student, steps, quiz_cells):
+    submit(course, student, fill(release_notebook(course), steps))
+    if HAS_QUIZ and quiz_cells is not None:
+        nbformat.write(fill(release_notebook(course, "quiz.ipynb"), quiz_cells),
+                       course / "submitted" / student / ASSIGNMENT / "quiz.ipynb")
+
+
+def pages(course, notebook):
+    return {student: (course / "feedback" / student / ASSIGNMENT / f"{notebook}.html").read_text(encoding="utf-8")
+            for student in STUDENTS
+            if (course / "feedback" / student / ASSIGNMENT / f"{notebook}.html").exists()}
+
+
+@pytest.fixture(scope="module")
+def graded(course_template, tmp_path_factory):
+    course = Path(shutil.copytree(course_template, tmp_path_factory.mktemp("feedback") / "course"))
+    for student, (steps, quiz_cells) in STUDENTS.items():
+        hand_in(course, student, steps, quiz_cells)
+    nbgrader(course, "autograde", ASSIGNMENT, "--force")
+    written = feedback.generate(course, ASSIGNMENT)
+    result = {"course": course, "written": written, "steps": pages(course, "reproducibility"),
+              "scores": step_scores(course)}
+    if HAS_QUIZ:
+        result["quiz"] = pages(course, "quiz")
+        # Graded again under a key that differs from the real one on every question.
+        other = {"questions": {qid: dict(KEY[qid], answer=wrong(qid, 2)) for qid in QIDS}}
+        key_file = course.parent / "other_key.json"
+        key_file.write_text(json.dumps(other), encoding="utf-8")
+        nbgrader(course, "autograde", ASSIGNMENT, "--force", "--student=x_*",
+                 f"--GradeQuiz.key_file={key_file}")
+        feedback.generate(course, ASSIGNMENT, students={s for s in STUDENTS if s.startswith("x_")})
+        result["quiz_other_key"] = pages(course, "quiz")
+    return result
+
+
+def rows(page: str) -> dict:
+    """{item label: (points text, what the grader found)} from a feedback page."""
+    found = {}
+    for label, points, found_text in re.findall(
+            r"<tr><td>(.*?)</td><td class=\"\w+\">(.*?)</td><td>(.*?)</td></tr>", page):
+        found[html.unescape(label)] = (points, html.unescape(re.sub("<[^>]+>", " ", found_text)))
+    return found
+
+
+def test_command_writes_one_page_per_student_and_notebook(graded):
+    names = {(p.parts[-3], p.name) for p in graded["written"]}
+    expected_names = {(s, "reproducibility.html") for s in STUDENTS}
+    if HAS_QUIZ:
+        expected_names |= {(s, "quiz.html") for s in STUDENTS if STUDENTS[s][1] is not None}
+    assert expected_names <= names
+
+
+def test_points_per_step_match_the_gradebook(graded):
+    for student, page in graded["steps"].items():
+        table = rows(page)
+        for grade_id, score in graded["scores"][student].items():
+            if grade_id.startswith("test_step"):
+                label = feedback.label(grade_id)
+                assert table[label][0].split(" / ")[0] == f"{score:g}", (student, label)
+
+
+def test_failed_checks_show_their_teaching_message(graded):
+    table = rows(graded["steps"]["x_mistakes"])
+    assert "seeded with 7" in table["Step 2"][1]
+    assert "holds 6 scores" in table["Step 3"][1]
+    assert "print the list itself" in table["Step 4"][1]
+    assert table["Step 1"][1] == "passed"
+    blank = rows(graded["steps"]["x_blank"])
+    assert all("not answered yet" in blank[f"Step {n}"][1] for n in range(1, 5))
+
+
+def test_no_test_code_no_traceback(graded):
+    for page in [*graded["steps"].values(), *graded.get("quiz", {}).values()]:
+        for text in ("BEGIN HIDDEN TESTS", "Decided outside your kernel", "assert ", "Traceback",
+                     "BEGIN SOLUTION"):
+            assert text not in page, text
+
+
+def test_no_stored_expected_value_in_a_failing_submission(graded):
+    secrets = [str(DATA["step2_draws"]), ", ".join(map(str, DATA["step2_draws"]))]
+    for seed, scores in DATA["scores"].items():
+        secrets += [str(scores), ", ".join(map(str, scores))]
+    secrets += [text.strip() for text in DATA["printed"].values()]
+    for student in ("x_mistakes", "x_hard_coded", "x_blank"):
+        page = html.unescape(graded["steps"][student])
+        for secret in secrets:
+            assert secret not in page, (student, secret)
+
+
+@pytest.mark.skipif(not HAS_QUIZ, reason="quiz.ipynb does not exist yet")
+def test_quiz_points_and_messages(graded):
+    full = rows(graded["quiz"]["full_marks"])
+    assert all(full[feedback.label(f"test_{qid}")][1] == "passed" for qid in QIDS)
+    wrong_rows = rows(graded["quiz"]["x_mistakes"])
+    for qid in QIDS:
+        points, text = wrong_rows[feedback.label(f"test_{qid}")]
+        assert points.startswith("0 /") and "is not the right answer" in text
+        # the only letter the row names is the student's own
+        assert re.findall(r"\b[A-Z]\b", text) == [wrong(qid)], (qid, text)
+
+
+@pytest.mark.skipif(not HAS_QUIZ, reason="quiz.ipynb does not exist yet")
+def test_quiz_feedback_of_wrong_or_blank_answers_does_not_depend_on_the_key(graded):
+    for student in ("x_mistakes", "x_hard_coded", "x_blank"):
+        assert graded["quiz"][student] == graded["quiz_other_key"][student], student
+        for qid in QIDS:
+            assert f"{KEY[qid]['answer']} is correct" not in graded["quiz"][student]

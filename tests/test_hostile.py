@@ -1,0 +1,264 @@
+"""Hostile and broken submissions graded together with honest ones, by the real `nbgrader autograde`.
+
+Every hostile action is bounded in the test code itself (at most 300 processes, 4 GiB of
+address space, one 15 s cell), so a limit that fails to hold cannot harm the machine; the
+sandbox and the limits are what keep them from doing anything, and the assertions check that
+they did nothing: honest scores exact, the course's files untouched, nothing read, each hostile
+student told which limit or rule it hit, grading within a stated time.
+"""
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import expected, feedback, sandbox
+from support import ASSIGNMENT, ROOT, fill, nbgrader, release_notebook, step_scores, submit
+
+REFERENCE = {
+    "step1": "accuracy_scores = []",
+    "step2": "import random\nrandom.seed(42)",
+    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
+    "step4": "print(accuracy_scores)",
+}
+STEPS = ("step1", "step2", "step3", "step4")
+# What a hostile write leaves behind, built at run time so that the notebooks never hold it.
+MARK = "b'OWNED-' + b'BY-HOSTILE'"
+MARK_BYTES = b"OWNED-BY-HOSTILE"
+# Text only the instructor side holds: solution/hidden-test markers, expected values, quiz key.
+SECRETS = ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "step2_draws", '"answer":')
+GRADING_BOUND = 300  # seconds for the whole class (measured: about 100 s on 2 cores)
+
+
+def hostile_cases(course: Path) -> dict:
+    """student -> (answers, steps that earn points, words its report must contain)."""
+    other = course / "submitted" / "honest_full" / ASSIGNMENT / "reproducibility.ipynb"
+    return {
+        "writes_gradebook": ({"step1": (
+            "accuracy_scores = []\n"
+            f"for path in [{str(course / 'gradebook.db')!r}, '../../../gradebook.db', 'left_behind.txt']:\n"
+            f"    with open(path, 'wb') as f:\n        f.write({MARK})\n")},
+            {2, 3, 4}, ["sandbox"]),
+        "rewrites_other_student": ({"step1": (
+            "accuracy_scores = []\n"
+            f"for path in [{str(other)!r}, '../../honest_full/reproducibility/reproducibility.ipynb']:\n"
+            f"    with open(path, 'wb') as f:\n        f.write({MARK})\n")},
+            {2, 3, 4}, ["sandbox"]),
+        "reads_source": ({
+            "step1": ("accuracy_scores = []\n"
+                      f"print(open({str(course / 'source' / ASSIGNMENT / 'reproducibility.ipynb')!r}).read())\n"),
+            "step2": ("import random\nrandom.seed(42)\n"
+                      f"print(open({str(ROOT / 'autograder' / 'expected.json')!r}).read())\n"
+                      f"print(open({str(ROOT / 'autograder' / 'quiz_key.json')!r}).read())\n")},
+            {3, 4}, ["sandbox"]),
+        "fork_loop": ({"step1": (  # bounded: 300 children that each sleep and exit
+            "accuracy_scores = []\nimport os, time\n"
+            "for i in range(300):\n    if os.fork() == 0:\n        time.sleep(20)\n        os._exit(0)\n")},
+            {2, 3, 4}, ["process limit"]),
+        "allocates_4gib": ({"step1": (  # bounded: 64 blocks of 64 MiB
+            "accuracy_scores = []\nblocks = []\n"
+            "for i in range(64):\n    blocks.append(bytearray(64 << 20))\n")},
+            {2, 3, 4}, ["memory limit"]),
+        "prints_forever": ({"step1": (
+            "accuracy_scores = []\nprint('y' * 10**8)\nwhile True:\n    print('x' * 10000)\n")},
+            {2, 3, 4}, ["output limit"]),
+        "ignores_sigint": ({"step1": (
+            "accuracy_scores = []\nimport signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "while True:\n    pass\n")},
+            {2, 3, 4}, ["time limit"]),
+    }
+
+
+HONEST = {
+    "honest_full": (REFERENCE, {1, 2, 3, 4}),
+    "honest_range_6": ({**REFERENCE, "step3": "for i in range(6):\n    accuracy_scores.append(random.randint(80, 100))"},
+                       {1, 2, 4}),
+}
+
+
+def tree_digest(root: Path, skip=()) -> dict:
+    """{relative path: sha256} of every file under ``root`` except the ``skip`` prefixes."""
+    digests = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and not any(rel == s or rel.startswith(s + "/") for s in skip):
+            digests[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def gradebook_rows(db: Path) -> set:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return set(conn.iterdump())
+
+
+@pytest.fixture(scope="module")
+def hostile_class(course_template, tmp_path_factory):
+    mode = sandbox.detect()
+    if not mode.sandboxed:
+        pytest.fail("no sandbox on this machine (%s): apt-get install bubblewrap" % mode.reason)
+    course = Path(shutil.copytree(course_template, tmp_path_factory.mktemp("hostile") / "course"))
+    release = release_notebook(course)
+    cases = hostile_cases(course)
+    for student, (answers, _) in HONEST.items():
+        submit(course, student, fill(release, answers))
+    for student, (answers, _, _) in cases.items():
+        submit(course, student, fill(release, {**REFERENCE, **answers}))
+    before = tree_digest(course, skip=("gradebook.db",))
+    rows_before = gradebook_rows(course / "gradebook.db")
+    start = time.monotonic()
+    run = nbgrader(course, "autograde", ASSIGNMENT, "--force")
+    seconds = time.monotonic() - start
+    feedback.generate(course, ASSIGNMENT)
+    return {"course": course, "cases": cases, "run": run, "seconds": seconds,
+            "before": before, "rows_before": rows_before}
+
+
+def points():
+    nb = nbformat.read(ROOT / "release" / ASSIGNMENT / "reproducibility.ipynb", as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"]
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def exact(earning):
+    return {f"test_step{n}": (points()[f"test_step{n}"] if n in earning else 0) for n in range(1, 5)}
+
+
+def test_grading_finished_within_the_bound(hostile_class):
+    print("autograde of %d students took %.1f s" % (
+        len(HONEST) + len(hostile_class["cases"]), hostile_class["seconds"]))
+    assert hostile_class["seconds"] < GRADING_BOUND
+
+
+def test_the_run_was_sandboxed(hostile_class):
+    assert "UNSANDBOXED" not in hostile_class["run"].stderr
+
+
+@pytest.mark.parametrize("student", HONEST)
+def test_honest_scores_are_exact(hostile_class, student):
+    scores = step_scores(hostile_class["course"])[student]
+    assert {k: v for k, v in scores.items() if k.startswith("test_step")} == exact(HONEST[student][1])
+
+
+def test_hostile_students_lose_only_the_step_with_the_attack(hostile_class):
+    scores = step_scores(hostile_class["course"])
+    for student, (_, earning, _) in hostile_class["cases"].items():
+        assert {k: v for k, v in scores[student].items() if k.startswith("test_step")} == exact(earning), student
+
+
+def test_course_files_are_byte_identical(hostile_class):
+    """source/, release/, submitted/ (every student's), the config: unchanged; nothing new
+    outside autograded/ and feedback/."""
+    course = hostile_class["course"]
+    after = tree_digest(course, skip=("gradebook.db", "autograded", "feedback"))
+    assert after == hostile_class["before"]
+
+
+def test_gradebook_kept_every_row_and_holds_no_hostile_bytes(hostile_class):
+    """Grading itself writes grades into gradebook.db, so the file cannot stay byte-identical:
+    every row it held before is still there, unchanged, and no hostile write reached it."""
+    db = hostile_class["course"] / "gradebook.db"
+    assert hostile_class["rows_before"] <= gradebook_rows(db)
+    assert MARK_BYTES not in db.read_bytes()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_no_hostile_bytes_anywhere_and_no_file_left_behind(hostile_class):
+    course = hostile_class["course"]
+    for path in course.rglob("*"):
+        if path.is_file():
+            assert MARK_BYTES not in path.read_bytes(), path
+    assert not list(course.rglob("left_behind.txt"))
+
+
+def test_the_reader_got_nothing_from_the_instructor_side(hostile_class):
+    """Nothing it printed (the outputs of its autograded notebook) or was told (its feedback)
+    holds instructor-side text. (The autograded notebook's test cells do hold the hidden-test
+    source: nbgrader restores it there from the gradebook, outside the student's reach.)"""
+    course = hostile_class["course"]
+    nb = nbformat.read(course / "autograded" / "reads_source" / ASSIGNMENT / "reproducibility.ipynb",
+                       as_version=4)
+    texts = [json.dumps(cell.get("outputs", [])) for cell in nb.cells]
+    texts += [p.read_text(encoding="utf-8") for p in (course / "feedback" / "reads_source").rglob("*.html")]
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, secret
+
+
+def test_each_hostile_report_names_the_limit_or_rule(hostile_class):
+    course = hostile_class["course"]
+    for student, (_, _, words) in hostile_class["cases"].items():
+        page = (course / "feedback" / student / ASSIGNMENT / "reproducibility.html").read_text(encoding="utf-8")
+        for word in words:
+            assert word in page, (student, word)
+
+
+def test_output_kept_in_the_notebook_is_capped(hostile_class):
+    notebook = hostile_class["course"] / "autograded" / "prints_forever" / ASSIGNMENT / "reproducibility.ipynb"
+    assert notebook.stat().st_size < 2_000_000
+    nb = nbformat.read(notebook, as_version=4)
+    step1 = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "step1")
+    assert any(o.get("ename") == "OutputLimitExceeded" for o in step1.outputs)
+
+
+def test_kernel_ignoring_the_interrupt_is_stopped(hostile_class):
+    notebook = hostile_class["course"] / "autograded" / "ignores_sigint" / ASSIGNMENT / "reproducibility.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    step1 = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "step1")
+    assert [o.get("ename") for o in step1.outputs if o.output_type == "error"] == ["KernelStopped"]
+
+
+def test_no_sandbox_process_outlives_grading(hostile_class):
+    """Everything the hostile students started (up to 300 sleeping forks each) died with the
+    sandbox: no process is left working in the course's folders."""
+    course = str(hostile_class["course"])
+    left = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and os.readlink(proc / "cwd").startswith(course):
+                left.append((proc.name, (proc / "cmdline").read_bytes()[:200]))
+        except OSError:
+            pass
+    assert not left
+
+
+# ---------------------------------------------------------------- the out-of-kernel runner alone
+
+def test_reexecution_sees_no_course_file_and_runs_unprivileged():
+    from autograder.reexecute import run_cells
+    probe = ("import os\naccuracy_scores = []\n"
+             "print(os.getuid(), sorted(os.listdir('/')), sorted(os.listdir(%r)))\n"
+             % str(ROOT))
+    run = run_cells([probe], 42)
+    assert run.report and run.report["error"] is None, run.report or run.stderr
+    uid, *_ = run.report["stdout"].split(" ", 1)
+    if sandbox.detect().switches_uid:
+        assert sandbox.UID_BASE <= int(uid) < sandbox.UID_BASE + sandbox.UID_SPAN
+    assert "source" not in run.report["stdout"] and "gradebook.db" not in run.report["stdout"]
+    assert "'autograder'" in run.report["stdout"]  # only harness.py is bound in there
+    run = run_cells([f"print(open({str(ROOT / 'autograder' / 'expected.json')!r}).read())"], 42)
+    assert run.report["error"]["type"] == "FileNotFoundError"
+
+
+def test_reexecution_has_no_network():
+    from autograder.reexecute import run_cells
+    run = run_cells(["import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=3)"], 42)
+    assert run.report["error"]["type"] in ("OSError", "ConnectionRefusedError", "TimeoutError")
+
+
+def test_unsandboxed_grading_still_works_and_says_so_loudly(tmp_path, monkeypatch):
+    """Where bubblewrap is missing (forced here), grading runs with the limits only and warns."""
+    import subprocess
+    import sys
+    script = ("from autograder.reexecute import run_cells\n"
+              "r = run_cells(['accuracy_scores = []\\nprint(1)'], 42)\n"
+              "print('REPORT', r.report['stdout'].strip())\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "AUTOGRADER_SANDBOX": "off"}, cwd=ROOT)
+    assert "REPORT 1" in proc.stdout
+    assert "GRADING RUNS UNSANDBOXED" in proc.stderr
