@@ -5,6 +5,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     OverwriteKernelspec, SaveAutoGrades)
 
 from autograder.preprocessors import ClearTags, GuardedExecute, ReexecuteSteps
+from autograder.quiz import GradeQuiz
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 
@@ -19,5 +20,13 @@ c.Autograde.sanitize_preprocessors = [
 # out-of-kernel re-execution decide the step test cells, then the stock bookkeeping.
 c.Execute.timeout = 15
 c.Autograde.autograde_preprocessors = [
-    GuardedExecute, ReexecuteSteps, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    GuardedExecute, ReexecuteSteps, GradeQuiz, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+
+# Sandbox (docs/sandbox.md): the kernel runs in bubblewrap as nobody, without network, with
+# memory/process/CPU limits, and its output is capped as it arrives; SandboxedExecute is
+# GuardedExecute plus that. (The re-executions are sandboxed by autograder/reexecute.py.)
+from autograder.kernel import SandboxedExecute  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    SandboxedExecute if step is GuardedExecute else step for step in c.Autograde.autograde_preprocessors]
