@@ -36,6 +36,14 @@ release: venv
 lab: venv
 	bash lab/run-lab.sh
 
+## Per-student feedback HTML: points and failed-check messages; no hidden tests, expected values or answers.
+feedback: venv
+	$(BIN)/python -m autograder.feedback reproducibility
+
+## Stock sequential nbgrader autograde vs python -m autograder grade, 40 submissions.
+bench: venv
+	$(BIN)/python bench/grade_class.py --profile
+
 ## Recompute the stored expected values from the reference solution.
 expected: venv
 	$(BIN)/python -m autograder.expected

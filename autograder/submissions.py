@@ -30,3 +30,14 @@ def submit(course: Path, student: str, nb, assignment: str = "reproducibility",
     else:
         nbformat.write(nb, path)
     return path
+
+
+def hand_in(course: Path, student: str, answers: dict, assignment: str = "reproducibility") -> Path:
+    """Submit every notebook of the released assignment, each with its cells in ``answers`` filled."""
+    folder = Path(course, "submitted", student, assignment)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for notebook in sorted(Path(course, "release", assignment).glob("*.ipynb")):
+        nbformat.write(fill(notebook, answers), folder / notebook.name)
+    return folder

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # JupyterLab for students (`make lab`): the course's venv as the kernel, the nbgrader Validate
 # button, and none of the instructor-only tools (formgrader, create assignment, course and
-# assignment lists). See docs/students.md.
+# assignment lists). See README.md, "For students".
 #
 # Where the student works: $LAB_WORKDIR, default <repo>/student/. Each assignment in release/ is
 # copied there the first time, and the lessons in notebooks/ into lessons/ (release/ and notebooks/

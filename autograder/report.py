@@ -1,0 +1,225 @@
+"""What ``python -m autograder grade`` tells the instructor: a status per submission, the JSON
+report, the grades CSV and the summary table.
+
+A status is one of ``graded``, ``skipped`` (already autograded; ``--force`` regrades) or
+``failed`` with a reason. The evidence is what the grading process itself saw, never what the
+student's notebook says about itself:
+
+- ``notebook missing`` / ``notebook not JSON`` / ``grading error``: nbgrader failed on the
+  submission; the reason comes from looking at the submitted file. No grade was recorded.
+  (When one notebook of several is missing nbgrader grades the rest and records 0 for it: also
+  ``notebook missing``, with the scores shown.)
+- ``kernel died`` / ``timed out``: nbgrader graded the submission, but the grading process logged
+  that the kernel died or a cell hit the time limit (``GuardedExecute`` and nbclient log this in
+  the grading process; a student's code cannot write those records). Later cells did not run in
+  the kernel; the step scores come from the out-of-kernel re-execution and are recorded, so they
+  are shown, next to the status.
+- ``timed out`` / ``grading process died`` for the whole submission: the worker was stopped (or
+  died) while grading it; nothing trustworthy was recorded.
+"""
+import csv
+import json
+import os
+import re
+from pathlib import Path
+
+GRADED, SKIPPED, FAILED = "graded", "skipped", "failed"
+
+_CELL_INCIDENT = re.compile(r"^cell (\d+): (.*)$", re.S)  # GuardedExecute's warning
+_NBCLIENT_TIMEOUT = re.compile(r"^Timeout waiting for execute reply \((\d+)s\)")
+
+
+def classify(result: dict, notebooks: list) -> dict:
+    """Status of one submission from the worker's ``result`` (see ``grade_worker.Worker.grade``)."""
+    if result.get("crash"):
+        return _status(FAILED, result["crash"], result["detail"], recorded=False)
+    if not result["ok"]:
+        reason, detail = _diagnose(Path(result["submitted"]), notebooks, result.get("error") or "")
+        return _status(FAILED, reason, detail, recorded=False)
+    messages = [r["message"] for r in result["log"]]
+    if any(m.startswith("Skipping existing assignment") for m in messages):
+        return _status(SKIPPED, None, "already autograded; --force regrades it", recorded=True)
+    missing = [Path(m.split(":", 1)[1].strip()).name for m in messages if m.startswith("No submitted file:")]
+    if missing:  # nbgrader scored the absent notebook(s) 0 and graded the rest
+        return _status(FAILED, "notebook missing", f"not submitted: {', '.join(missing)} (scored 0 by "
+                       "nbgrader; the other notebooks were graded)", recorded=True)
+    notebook = notebooks[0] if notebooks else None
+    for record in result["log"]:
+        if record["message"].startswith("Autograding "):  # nbgrader, before each notebook's grading
+            notebook = Path(record["message"][len("Autograding "):].strip()).stem
+        match = _CELL_INCIDENT.match(record["message"]) if record["level"] == "WARNING" else None
+        if match:
+            index = int(match.group(1))
+            where = _cell_ids(Path(result["autograded"]), notebook).get(index, "cell %d" % index)
+            text = match.group(2)
+            reason = "kernel died" if "died" in text else "timed out" if "time limit" in text else "kernel stopped"
+            return _status(FAILED, reason, f"in {notebook}.ipynb {where}: {text}", recorded=True)
+    for record in result["log"]:
+        match = _NBCLIENT_TIMEOUT.match(record["message"]) if record["level"] == "ERROR" else None
+        if match:
+            return _status(FAILED, "timed out", f"a cell ran past the {match.group(1)} s limit and was "
+                           "interrupted; later cells ran", recorded=True)
+    return _status(GRADED, None, None, recorded=True)
+
+
+def _status(status, reason, detail, recorded):
+    return {"status": status, "reason": reason, "detail": detail, "scores_recorded": recorded}
+
+
+def _diagnose(folder: Path, notebooks: list, error: str):
+    """Why nbgrader could not grade the submission in ``folder``."""
+    if not folder.is_dir():
+        return "notebook missing", f"no submission folder {folder}"
+    found = sorted(p.name for p in folder.glob("*.ipynb"))
+    for name in notebooks:  # a broken file is what stopped nbgrader, whatever else is missing
+        path = folder / f"{name}.ipynb"
+        try:
+            json.loads(path.read_bytes())
+        except OSError:
+            continue
+        except (ValueError, UnicodeDecodeError) as exc:
+            return "notebook not JSON", f"{name}.ipynb: {exc}"
+    missing = [f"{name}.ipynb" for name in notebooks if not (folder / f"{name}.ipynb").is_file()]
+    if missing:
+        extra = f" (found: {', '.join(found)})" if found else ""
+        return "notebook missing", f"no {', '.join(missing)} in {folder}{extra}"
+    last = error.strip().splitlines()[-1] if error.strip() else "nbgrader failed"
+    return "grading error", last
+
+
+def _cell_ids(folder: Path, notebook) -> dict:
+    """{cell index: 'cell <grade_id>' or 'cell N'} of an autograded notebook, to locate incidents."""
+    try:
+        nb = json.loads((folder / f"{notebook}.ipynb").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return {}
+    ids = {}
+    for index, cell in enumerate(nb.get("cells", [])):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        ids[index] = f"cell {grade_id}" if grade_id else f"cell {index}"
+    return ids
+
+
+def check_messages(folder: Path, notebooks: list) -> dict:
+    """{grade_id: [message, ...]} of the graded cells whose check failed, from the autograded notebook."""
+    messages = {}
+    for name in notebooks:
+        try:
+            nb = json.loads((folder / f"{name}.ipynb").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for cell in nb.get("cells", []):
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if not meta.get("grade") or cell.get("cell_type") != "code":
+                continue
+            found = []
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    found.append(f"{out.get('ename')}: {out.get('evalue')}")
+                elif out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    text = "".join(out.get("text", ""))
+                    found.append("stderr: " + text.strip()[-500:])
+            if found:
+                messages[meta["grade_id"]] = found
+    return messages
+
+
+def student_entry(status: dict, scores: dict, messages: dict, result: dict) -> dict:
+    """One student's entry in the JSON report."""
+    cells = {}
+    if status["scores_recorded"]:
+        for grade_id, (score, max_score) in sorted(scores.items()):
+            cells[grade_id] = {"score": score, "max_score": max_score, "messages": messages.get(grade_id, [])}
+    recorded = status["scores_recorded"] and bool(cells)
+    return {
+        **status,
+        "scores_recorded": recorded,
+        "score": sum(c["score"] or 0 for c in cells.values()) if recorded else None,
+        "max_score": sum(c["max_score"] or 0 for c in cells.values()) if recorded else None,
+        "cells": cells,
+        "seconds": result.get("seconds"),
+        "log": [r for r in result.get("log", []) if r["level"] in ("WARNING", "ERROR", "CRITICAL")],
+    }
+
+
+def write_json(path: Path, report: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def write_csv(nbgrader_csv: Path, path: Path, assignment: str, students: dict) -> None:
+    """The grades CSV as ``nbgrader export`` writes it, plus a ``status`` column.
+
+    For this run's submissions whose grade was not recorded the score cells are left empty
+    (not 0.0), and students nbgrader never entered in the gradebook get a row too.
+    """
+    with open(nbgrader_csv, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields = list(reader.fieldnames or []) + ["status"]
+        rows = list(reader)
+    seen = set()
+    max_score = ""
+    for row in rows:
+        row["status"] = ""
+        if row.get("assignment") != assignment:
+            continue
+        max_score = row.get("max_score", max_score)
+        entry = students.get(row.get("student_id"))
+        if entry is None:
+            continue
+        seen.add(row["student_id"])
+        row["status"] = _status_text(entry)
+        if not entry["scores_recorded"]:
+            for key in ("raw_score", "late_submission_penalty", "score"):
+                row[key] = ""
+    for student, entry in sorted(students.items()):
+        if student not in seen:
+            row = dict.fromkeys(fields, "")
+            row.update(assignment=assignment, student_id=student, max_score=max_score,
+                       status=_status_text(entry))
+            rows.append(row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _status_text(entry: dict) -> str:
+    return entry["status"] if not entry["reason"] else f"{entry['status']}: {entry['reason']}"
+
+
+def format_table(students: dict) -> str:
+    """Per student: each step, the quiz as one column, total, status. Unrecorded grades show '-'."""
+    groups = {}
+    for name in sorted({name for e in students.values() for name in e["cells"]}):
+        groups.setdefault("quiz" if name.startswith("test_q") else name.removeprefix("test_"), []).append(name)
+    heads = sorted(groups, key=lambda head: (head == "quiz", head))
+    width = max([len("student")] + [len(s) for s in students])
+    lines = ["  ".join([f"{'student':<{width}}"] + [f"{h:>6}" for h in heads] + [f"{'total':>7}", "status"])]
+    for student, entry in sorted(students.items()):
+        row = [f"{student:<{width}}"]
+        for head in heads:
+            cells = [entry["cells"][name] for name in groups[head] if name in entry["cells"]]
+            row.append(_fraction(sum(c["score"] or 0 for c in cells), sum(c["max_score"] for c in cells))
+                       .rjust(6) if cells else f"{'-':>6}")
+        total = _fraction(entry["score"], entry["max_score"]) if entry["scores_recorded"] else "-"
+        row.append(total.rjust(7))
+        text = entry["status"].upper() if entry["status"] == FAILED else entry["status"]
+        if entry["reason"]:
+            text += f": {entry['reason']}"
+        if entry["status"] == FAILED and entry.get("detail"):
+            text += f" ({entry['detail'][:90]})"
+        row.append(text)
+        lines.append("  ".join(row))
+    return "\n".join(lines)
+
+
+def _fraction(score, max_score) -> str:
+    return f"{_num(score)}/{_num(max_score)}"
+
+
+def _num(value) -> str:
+    return "?" if value is None else f"{value:g}"
