@@ -8,6 +8,7 @@ import json
 import os
 import resource
 import secrets
+import select
 import signal
 import subprocess
 import sys
@@ -96,17 +97,16 @@ def run_cells(cells, seed: int, limits: Limits = Limits(), python: str = sys.exe
             argv = sandbox.command(argv, cwd=work, readable=[HARNESS], mode=mode, interpreters=[python],
                                    private=scratch,
                                    limits=sandbox.ProcessLimits(processes=limits.processes))
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        job_path = Path(scratch, "job.json")
+        job_path.write_text(job, encoding="utf-8")
+        with open(job_path, "rb") as job_in, open(out_path, "wb") as out, open(err_path, "wb") as err:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=out,
+                argv, stdin=job_in, stdout=out,
                 stderr=err, cwd=work, start_new_session=True,
                 preexec_fn=_limit(limits, nproc=not (mode and mode.sandboxed)),
                 env={"PATH": os.defpath, "PYTHONHASHSEED": "0", "HOME": str(work), "TMPDIR": str(work)})
-            timed_out = False
             try:
-                proc.communicate(job.encode(), timeout=limits.seconds)
-            except subprocess.TimeoutExpired:
-                timed_out = True
+                timed_out = not _exited_within(proc, limits.seconds)
             finally:
                 _kill_group(proc)
         stdout = out_path.read_bytes()
@@ -117,6 +117,15 @@ def run_cells(cells, seed: int, limits: Limits = Limits(), python: str = sys.exe
         returncode = 128 - returncode
     return Run(report, returncode, timed_out and report is None,
                len(stdout) >= limits.output_bytes, stderr)
+
+
+def _exited_within(proc: subprocess.Popen, seconds: float) -> bool:
+    """Wait for the process to end, woken by its pidfd (no polling sleeps); False on timeout."""
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        return bool(select.select([pidfd], [], [], seconds)[0])
+    finally:
+        os.close(pidfd)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

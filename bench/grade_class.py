@@ -4,7 +4,7 @@
 
 Builds a throwaway course (this repo's config and source/, the assignment generated) with a
 class of ``--students`` submissions cycling through the example class (right and wrong answers,
-a blank one), then per run grades a fresh copy with each command, checks that both gradebooks
+a blank one; both notebooks), then per run grades a fresh copy with each command, checks that both gradebooks
 hold identical scores, and prints the wall-clock times, their medians and the ratio.
 ``--profile`` also shows where one submission's time goes inside a grading process.
 Speed is measured here, never in the tests.
@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "reproducibility"
 sys.path.insert(0, str(ROOT))
 
-from autograder.submissions import fill, submit  # noqa: E402
+from autograder.demo import example_answers  # noqa: E402
+from autograder.submissions import hand_in  # noqa: E402
 
 
 def env() -> dict:
@@ -50,15 +51,10 @@ def make_class(folder: Path, count: int) -> Path:
     run([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"], folder)
     kinds = {k: v for k, v in json.loads((ROOT / "examples" / "example_class.json").read_text()).items()
              if not k.startswith("_")}
-    release = folder / "release" / ASSIGNMENT
-    main = release / "reproducibility.ipynb"
     names = sorted(kinds)
     for i in range(count):
         kind = names[i % len(names)]
-        path = submit(folder, f"s{i:02d}_{kind}", fill(main, kinds[kind]))
-        for other in release.glob("*.ipynb"):  # any other notebook of the assignment, as released
-            if other.name != main.name:
-                shutil.copy(other, path.parent / other.name)
+        hand_in(folder, f"s{i:02d}_{kind}", example_answers(kinds[kind]), ASSIGNMENT)
     return folder
 
 
