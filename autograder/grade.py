@@ -2,7 +2,7 @@
 
 Every submission in ``submitted/`` is graded by nbgrader's own ``Autograde`` converter, with the
 course's configuration, into the same gradebook and ``autograded/`` folder as ``nbgrader
-autograde ASSIGNMENT`` would. The work is spread over worker processes (one per core by default,
+autograde ASSIGNMENT`` would. The work is spread over worker processes (two per core by default,
 :mod:`autograder.grade_worker`); each pays nbgrader's imports once and then takes the next
 student from the queue. The parent only hands out students, watches the clock, and writes:
 
@@ -34,17 +34,22 @@ DEFAULT_TIMEOUT = 600.0   # seconds one submission may take before its worker is
 PLACEHOLDER = "@@STUDENT@@"
 
 
+WORKERS_PER_CORE = 2  # a submission waits on kernel start-up and shutdown about half the time
+
+
 def default_workers() -> int:
+    """Two per core: with one per core the cores idle ~60% of the time (see bench/README.md)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    return max(1, cores) * WORKERS_PER_CORE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assignment", help="assignment id, e.g. reproducibility")
     parser.add_argument("--workers", type=int, default=default_workers(),
-                        help="grading processes (default: one per core, here %(default)s)")
+                        help="grading processes (default: two per core, here %(default)s)")
     parser.add_argument("--student", action="append", default=[], metavar="ID",
                         help="grade only this student (repeatable); default: every submission")
     parser.add_argument("--force", action="store_true",

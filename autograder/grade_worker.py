@@ -25,6 +25,8 @@ from nbgrader.converters import Autograde  # noqa: E402
 from nbgrader.plugins import CsvExportPlugin  # noqa: E402
 from nbgrader.utils import temp_attrs  # noqa: E402
 
+from autograder.gradebook import cell_scores  # noqa: E402
+
 # Concurrent workers share one SQLite gradebook: wait for a lock instead of failing at once.
 SQLITE_BUSY_TIMEOUT = 120
 PLACEHOLDER = "@@STUDENT@@"  # stands for a student id in a path pattern sent to the parent
@@ -105,17 +107,11 @@ class Worker:
     def collect(self, csv_path: str) -> dict:
         """Scores per student and cell from the gradebook; the grades CSV as `nbgrader export`."""
         coursedir = self.app.coursedir
-        scores = {}
         with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
-            for submission in gb.assignment_submissions(self.assignment):
-                cells = scores.setdefault(submission.student.id, {})
-                for notebook in submission.notebooks:
-                    for grade in notebook.grades:
-                        cells[grade.name] = [grade.score, grade.max_score]
             plugin = CsvExportPlugin(parent=self.app)
             plugin.to = csv_path
             plugin.export(gb)
-        return {"scores": scores}
+        return {"scores": cell_scores(coursedir.db_url, self.assignment)}
 
 
 def main(argv=None) -> int:
