@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import expected, feedback, sandbox
+from autograder import feedback, sandbox
 from support import ASSIGNMENT, ROOT, fill, nbgrader, release_notebook, step_scores, submit
 
 REFERENCE = {

@@ -21,10 +21,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import quiz
+from autograder import quiz, submissions
 from autograder.expected import SOURCE as STEP_SOURCE
 from autograder.expected import reference_solutions
-from support import ASSIGNMENT, fill, nbgrader, release_notebook, step_scores, submit
+from support import ASSIGNMENT, nbgrader, step_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIZ_SOURCE = ROOT / "source" / ASSIGNMENT / "quiz.ipynb"
@@ -84,9 +84,7 @@ def code_span(text: str):
 
 def hand_in(course: Path, student: str, steps: dict, quiz_cells: dict) -> None:
     """Submit both notebooks: the step notebook with ``steps`` and the quiz with ``quiz_cells``."""
-    submit(course, student, fill(release_notebook(course), steps))
-    nbformat.write(fill(release_notebook(course, "quiz.ipynb"), quiz_cells),
-                   course / "submitted" / student / ASSIGNMENT / "quiz.ipynb")
+    submissions.hand_in(course, student, {**steps, **quiz_cells}, ASSIGNMENT)
 
 
 RIGHT = {qid: f'{qid} = "{KEY[qid]["answer"]}"' for qid in QIDS}
