@@ -106,7 +106,7 @@ class _Args:
     def __init__(self, args):
         self.args = list(args)
         self.made = {Path("/")}   # folders that exist in the sandbox
-        self.bound = set()        # paths bound or mounted (their contents come along)
+        self.bound = set()        # paths bound (their contents come along)
 
     def mkdirs(self, path: Path):
         for parent in reversed([path, *path.parents]):
@@ -126,8 +126,7 @@ class _Args:
         path = Path(path)
         self.mkdirs(path.parent)
         self.args += ["--perms", "1777", "--size", str(size_mb << 20), "--tmpfs", str(path)]
-        self.made.add(path)
-        self.bound.add(path)
+        self.made.add(path)  # empty: what lies below it on the host still has to be bound
 
 
 def _base_args(mode: Mode, interpreters=()) -> _Args:

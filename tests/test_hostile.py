@@ -246,9 +246,27 @@ def test_reexecution_sees_no_course_file_and_runs_unprivileged():
 
 
 def test_reexecution_has_no_network():
+    """A server listening on the host's loopback is out of reach (no traffic leaves this machine)."""
+    import socket
     from autograder.reexecute import run_cells
-    run = run_cells(["import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=3)"], 42)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        run = run_cells([f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=3)"], 42)
     assert run.report["error"]["type"] in ("OSError", "ConnectionRefusedError", "TimeoutError")
+
+
+def test_python_installed_under_tmp_is_bound_over_the_empty_tmp(monkeypatch):
+    """The sandbox's /tmp is an empty tmpfs; a venv below /tmp (a CI clone there) must stay visible."""
+    import tempfile
+    venv_bin = Path(tempfile.mkdtemp(dir="/tmp")) / "bin"
+    venv_bin.mkdir()
+    monkeypatch.setattr(sandbox, "_python_paths", lambda: [venv_bin])
+    args = sandbox._base_args(sandbox.Mode("bwrap-root", "")).args
+    binds = [args[i + 1] for i, arg in enumerate(args) if arg == "--ro-bind"]
+    assert str(venv_bin) in binds
+    assert args.index("/tmp") < args.index(str(venv_bin))  # mounted over the tmpfs, not under it
+    venv_bin.rmdir()
+    venv_bin.parent.rmdir()
 
 
 def test_unsandboxed_grading_still_works_and_says_so_loudly(tmp_path, monkeypatch):
