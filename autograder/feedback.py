@@ -20,6 +20,8 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
+from .report import failed_checks
+
 CSS = """body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.4rem;
 text-align:left;vertical-align:top}.lost{color:#a40000}.full{color:#1a7f37}ul{margin:.2rem 0}"""
@@ -33,16 +35,6 @@ def label(grade_id: str) -> str:
     if name.startswith("q") and name[1:].isdigit():
         return "Question %d" % int(name[1:])
     return name
-
-
-def failed_checks(cell) -> list:
-    """The teaching messages of a graded cell's failed checks: its error outputs' values."""
-    messages = []
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            text = str(output.get("evalue") or "").strip()
-            messages.append(text or "%s (no message)" % output.get("ename", "error"))
-    return messages
 
 
 def notebook_items(autograded: Path, grades: dict) -> list:

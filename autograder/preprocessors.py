@@ -26,6 +26,31 @@ def passed_check(cell, message: str) -> None:
     cell.outputs = [new_output("stream", name="stdout", text=message + "\n")]
 
 
+def show_verdict(cell, verdict, ename: str = "GraderCheckFailed") -> None:
+    """Make a test cell show ``verdict`` (a :class:`autograder.steps.Verdict`), whatever was there."""
+    if verdict.passed:
+        passed_check(cell, verdict.message)
+    else:
+        failed_check(cell, verdict.message, ename=ename)
+
+
+def grade_cells_matching(nb, pattern) -> list:
+    """``(cell, group 1 of the match)`` for each grade cell whose grade_id matches ``pattern``."""
+    found = []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        match = pattern.match(meta.get("grade_id", "")) if meta.get("grade") else None
+        if match:
+            found.append((cell, match.group(1)))
+    return found
+
+
+def answer_sources(nb) -> dict:
+    """The source of each code solution cell, by grade_id, as the notebook being graded holds it."""
+    return {cell.metadata.nbgrader["grade_id"]: cell.source for cell in nb.cells
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")}
+
+
 class ClearTags(NbGraderPreprocessor):
     """Drop cell tags, so a student cannot tag a cell ``skip-execution`` (or anything else
     that changes how the notebook runs) in their submission."""
@@ -81,17 +106,12 @@ class ReexecuteSteps(NbGraderPreprocessor):
     _TEST_ID = re.compile(r"^test_(step\d+)(?:_\w+)?$")
 
     def preprocess(self, nb, resources):
-        answers = {cell.metadata.nbgrader["grade_id"]: cell.source for cell in nb.cells
-                   if cell.metadata.get("nbgrader", {}).get("solution")}
-        targets = [(cell, match.group(1)) for cell in nb.cells
-                   for match in [self._TEST_ID.match(cell.metadata.get("nbgrader", {}).get("grade_id", ""))]
-                   if match and cell.metadata.nbgrader.get("grade")]
+        targets = grade_cells_matching(nb, self._TEST_ID)
         if not targets:
             return nb, resources
-        verdicts = self.verdicts(answers, {step for _, step in targets})
+        verdicts = self.verdicts(answer_sources(nb), {step for _, step in targets})
         for cell, step in targets:
-            verdict = verdicts[step]
-            (passed_check if verdict.passed else failed_check)(cell, verdict.message)
+            show_verdict(cell, verdicts[step])
         return nb, resources
 
     def verdicts(self, answers: dict, wanted) -> dict:

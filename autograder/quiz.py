@@ -20,7 +20,7 @@ from pathlib import Path
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
-from .preprocessors import failed_check, passed_check
+from .preprocessors import answer_sources, grade_cells_matching, show_verdict
 from .steps import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,24 +117,17 @@ class GradeQuiz(NbGraderPreprocessor):
         self.key = _KEYS[self.key_file]
 
     def preprocess(self, nb, resources):
-        targets = [(cell, match.group(1)) for cell in nb.cells
-                   for match in [TEST_ID.match(cell.metadata.get("nbgrader", {}).get("grade_id", ""))]
-                   if match and cell.metadata.nbgrader.get("grade")]
+        targets = grade_cells_matching(nb, TEST_ID)
         if not targets:
             return nb, resources
-        key = self.key
-        answers = {cell.metadata.nbgrader["grade_id"]: cell.source for cell in nb.cells
-                   if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")}
+        answers = answer_sources(nb)
         for cell, name in targets:
-            if name not in key:
+            if name not in self.key:
                 verdict = Verdict(False, f"{name} is not in the answer key; ask your instructor.")
                 self.log.error("%s is not in the quiz key %s", name, self.key_file)
             else:
-                verdict = judge(name, answers.get(name), key[name])
-            if verdict.passed:
-                passed_check(cell, verdict.message)
-            else:
-                failed_check(cell, verdict.message, ename="QuizAnswer")
+                verdict = judge(name, answers.get(name), self.key[name])
+            show_verdict(cell, verdict, ename="QuizAnswer")
         return nb, resources
 
 

@@ -100,6 +100,16 @@ def _cell_ids(folder: Path, notebook) -> dict:
     return ids
 
 
+def failed_checks(cell) -> list:
+    """The teaching messages of a graded cell's failed checks: its error outputs' values."""
+    messages = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            text = str(output.get("evalue") or "").strip()
+            messages.append(text or "%s (no message)" % output.get("ename", "error"))
+    return messages
+
+
 def check_messages(folder: Path, notebooks: list) -> dict:
     """{grade_id: [message, ...]} of the graded cells whose check failed, from the autograded notebook."""
     messages = {}
@@ -110,15 +120,7 @@ def check_messages(folder: Path, notebooks: list) -> dict:
             continue
         for cell in nb.get("cells", []):
             meta = cell.get("metadata", {}).get("nbgrader", {})
-            if not meta.get("grade") or cell.get("cell_type") != "code":
-                continue
-            found = []
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error":
-                    found.append(f"{out.get('ename')}: {out.get('evalue')}")
-                elif out.get("output_type") == "stream" and out.get("name") == "stderr":
-                    text = "".join(out.get("text", ""))
-                    found.append("stderr: " + text.strip()[-500:])
+            found = failed_checks(cell) if meta.get("grade") else []
             if found:
                 messages[meta["grade_id"]] = found
     return messages
