@@ -4,7 +4,8 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     DeduplicateIds, IgnorePattern, LimitOutput, OverwriteCells,
                                     OverwriteKernelspec, SaveAutoGrades)
 
-from autograder.preprocessors import ClearTags, GuardedExecute, ReexecuteSteps
+from autograder.kernel import SandboxedExecute
+from autograder.preprocessors import ClearTags, ReexecuteSteps
 from autograder.quiz import GradeQuiz
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
@@ -16,17 +17,10 @@ c.OverwriteCells.add_missing_cells = True
 c.Autograde.sanitize_preprocessors = [
     ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, ClearTags, CheckCellMetadata]
 
-# Grade: execute in the kernel (a dead or stuck kernel costs the cell, not the run), then let the
-# out-of-kernel re-execution decide the step test cells, then the stock bookkeeping.
+# Grade: execute in the sandboxed kernel (docs/sandbox.md: bubblewrap, no network, limits, output
+# capped as it arrives; a dead or stuck kernel costs the cell, not the run), then let the
+# out-of-kernel re-execution decide the step test cells and the quiz, then the stock bookkeeping.
 c.Execute.timeout = 15
 c.Autograde.autograde_preprocessors = [
-    GuardedExecute, ReexecuteSteps, GradeQuiz, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    SandboxedExecute, ReexecuteSteps, GradeQuiz, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-
-# Sandbox (docs/sandbox.md): the kernel runs in bubblewrap as nobody, without network, with
-# memory/process/CPU limits, and its output is capped as it arrives; SandboxedExecute is
-# GuardedExecute plus that. (The re-executions are sandboxed by autograder/reexecute.py.)
-from autograder.kernel import SandboxedExecute  # noqa: E402
-
-c.Autograde.autograde_preprocessors = [
-    SandboxedExecute if step is GuardedExecute else step for step in c.Autograde.autograde_preprocessors]

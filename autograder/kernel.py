@@ -1,7 +1,7 @@
 """The student's notebook kernel during ``nbgrader autograde``: sandboxed, limited, capped.
 
 ``SandboxedExecute`` (in nbgrader_config.py, in place of ``GuardedExecute``) is
-:class:`~autograder.preprocessors.GuardedExecute` with two additions:
+:class:`GuardedExecute` with two additions:
 
 - the kernel is started by :class:`SandboxedKernelManager`, which wraps the kernelspec's argv
   with :func:`autograder.sandbox.command`: bubblewrap, a fresh unprivileged uid, no network (the kernel
@@ -20,15 +20,45 @@ import tempfile
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
 from . import sandbox
 from .output_limit import CapOutput
-from .preprocessors import GuardedExecute
+from .preprocessors import failed_check
 
 # Environment variables the kernel may inherit from the grader (everything else is dropped:
 # the grader's environment can hold tokens and paths into the course).
 KEEP_ENV = ("NBGRADER_EXECUTION", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED")
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute, but a dead or unresponsive kernel fails the cell, not the submission.
+
+    Stock nbgrader aborts the whole notebook (and the student gets no grades at all) when the
+    kernel dies or ignores the interrupt after a timeout. Here the cell gets an error output
+    saying so, the remaining cells are left unexecuted, and grading goes on.
+    """
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._halted = False
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if self._halted:
+            return cell, self.resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            reason = "The kernel died while running this cell (os._exit, a crash, or the memory limit)."
+        except CellTimeoutError:
+            reason = (f"This cell ran past the {self.timeout} s time limit and ignored the "
+                      "interrupt, so the kernel was stopped.")
+        self.log.warning("cell %d: %s Later cells are not executed.", index, reason)
+        failed_check(cell, reason + " Later cells were not executed.", ename="KernelStopped")
+        self._halted = True
+        return cell, self.resources
 
 
 class SandboxedKernelManager(AsyncKernelManager):

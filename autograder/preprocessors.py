@@ -1,15 +1,14 @@
 """nbgrader preprocessors the course adds to ``nbgrader autograde`` (see nbgrader_config.py).
 
-Each does one transformation: ``ClearTags`` and ``GuardedExecute`` close holes in the stock
-pipeline; ``ReexecuteSteps`` replaces the kernel's verdict on the step test cells with one made
+Each does one transformation: ``ClearTags`` closes a hole in the stock pipeline (the kernel's own
+preprocessors are in :mod:`autograder.kernel`); ``ReexecuteSteps`` replaces the kernel's verdict on the step test cells with one made
 outside the kernel.
 """
 import re
 import sys
 
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Float, Integer, Unicode
 
 from . import expected, steps
@@ -58,34 +57,6 @@ class ClearTags(NbGraderPreprocessor):
     def preprocess_cell(self, cell, resources, index):
         cell.metadata.pop("tags", None)
         return cell, resources
-
-
-class GuardedExecute(Execute):
-    """nbgrader's Execute, but a dead or unresponsive kernel fails the cell, not the submission.
-
-    Stock nbgrader aborts the whole notebook (and the student gets no grades at all) when the
-    kernel dies or ignores the interrupt after a timeout. Here the cell gets an error output
-    saying so, the remaining cells are left unexecuted, and grading goes on.
-    """
-
-    def preprocess(self, nb, resources=None, km=None):
-        self._halted = False
-        return super().preprocess(nb, resources, km)
-
-    def preprocess_cell(self, cell, resources, index):
-        if self._halted:
-            return cell, self.resources
-        try:
-            return super().preprocess_cell(cell, resources, index)
-        except DeadKernelError:
-            reason = "The kernel died while running this cell (os._exit, a crash, or the memory limit)."
-        except CellTimeoutError:
-            reason = (f"This cell ran past the {self.timeout} s time limit and ignored the "
-                      "interrupt, so the kernel was stopped.")
-        self.log.warning("cell %d: %s Later cells are not executed.", index, reason)
-        failed_check(cell, reason + " Later cells were not executed.", ename="KernelStopped")
-        self._halted = True
-        return cell, self.resources
 
 
 class ReexecuteSteps(NbGraderPreprocessor):
