@@ -10,7 +10,7 @@ export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 export JUPYTER_RUNTIME_DIR := $(CURDIR)/$(VENV)/runtime
 export IPYTHONDIR := $(CURDIR)/$(VENV)/ipython
 
-.PHONY: venv demo test release expected lab feedback bench clean
+.PHONY: venv demo test release expected lab feedback dashboard bench student-kit lock clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 venv: $(VENV)/.installed
 
-## The instructor's main job: release the assignment, autograde the example class, print the grades.
+## The example class, in demo-course/ (never the live course): release, autograde, print the grades,
+## write the feedback and the dashboard (demo-course/exports/dashboard.html).
 demo: venv
 	$(BIN)/python -m autograder demo
 
@@ -36,9 +37,21 @@ release: venv
 lab: venv
 	bash lab/run-lab.sh
 
+## The student kit: dist/<course>-student-<version>.zip (no answers; see kit/README.md).
+student-kit: venv
+	$(BIN)/python -m autograder.kit
+
+## Re-resolve requirements.lock and kit/requirements.txt on Debian 12's Python 3.11.2 (needs the index).
+lock: venv
+	$(BIN)/python -m autograder.lock
+
 ## Per-student feedback HTML: points and failed-check messages; no hidden tests, expected values or answers.
 feedback: venv
 	$(BIN)/python -m autograder.feedback reproducibility
+
+## The class dashboard (exports/dashboard.html) from the last `python -m autograder grade`.
+dashboard: venv
+	$(BIN)/python -m autograder dashboard reproducibility
 
 ## Stock sequential nbgrader autograde vs python -m autograder grade, 40 submissions.
 bench: venv
@@ -49,4 +62,4 @@ expected: venv
 	$(BIN)/python -m autograder.expected
 
 clean:
-	rm -rf submitted autograded feedback exports gradebook.db artifacts
+	rm -rf submitted autograded feedback exports gradebook.db artifacts demo-course

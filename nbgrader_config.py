@@ -1,16 +1,32 @@
 """nbgrader configuration: the repository root is the course root."""
+import os
+
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
                                     DeduplicateIds, IgnorePattern, LimitOutput, OverwriteCells,
                                     OverwriteKernelspec, SaveAutoGrades)
 
+from autograder.database import from_environment
 from autograder.kernel import SandboxedExecute
+from autograder.lms import CanvasCollector
 from autograder.preprocessors import ClearTags, ReexecuteSteps
 from autograder.quiz import GradeQuiz
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 
 c.CourseDirectory.course_id = "reproducible-ml"
+# Each assignment's grading declaration (source/<assignment>/*.grading.json, autograder/steps.py)
+# stays grader-side: generate_assignment copies everything else in source/<assignment>/.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.grading.json"]
+
+# The gradebook: COURSE_DB_URL (an SQLAlchemy URL, e.g. PostgreSQL) when set, else gradebook.db.
+if from_environment():
+    c.CourseDirectory.db_url = from_environment()
+
+# The exchange (docs/exchange.md): NBGRADER_EXCHANGE when set (students' lab/exchange/ reads the
+# same variable), else nbgrader's default /srv/nbgrader/exchange.
+if os.environ.get("NBGRADER_EXCHANGE"):
+    c.Exchange.root = os.environ["NBGRADER_EXCHANGE"]
 
 # Sanitize: stock steps, plus deleted or edited test cells come back, and tags are dropped.
 c.OverwriteCells.add_missing_cells = True
@@ -21,6 +37,12 @@ c.Autograde.sanitize_preprocessors = [
 # capped as it arrives; a dead or stuck kernel costs the cell, not the run), then let the
 # out-of-kernel re-execution decide the step test cells and the quiz, then the stock bookkeeping.
 c.Execute.timeout = 15
+c.GuardedExecute.notebook_timeout = 120  # the whole notebook; then later graded cells fail
 c.Autograde.autograde_preprocessors = [
     SandboxedExecute, ReexecuteSteps, GradeQuiz, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+
+# LMS in (docs/lms.md): `nbgrader zip_collect` files a Canvas bulk download under the roster's
+# student ids (lms/roster.csv), released notebook names only.
+c.ZipCollectApp.collector_plugin = CanvasCollector
+c.ZipCollectApp.strict = True

@@ -1,26 +1,29 @@
 """Expected values: derived from the reference solution, stored as data, checked by a test.
 
-``python -m autograder.expected`` re-derives ``expected.json`` from the solution cells of the
-source notebook by running them through the same re-execution path the grader uses;
-``--check`` exits 1 if the stored file differs from a fresh derivation.
+``python -m autograder.expected`` reads the assignment's declaration
+(``source/<assignment>/<notebook>.grading.json``, see :mod:`autograder.steps`) and the solution
+cells of its source notebook, runs the reference solution under the task seed through the same
+re-execution path the grader uses, and writes ``expected.json``: the declaration, the reference
+cells and the task seed's outcome of every step. ``--check`` exits 1 if the stored file differs
+from a fresh derivation. At grade time :func:`references` computes the same for the secret seeds.
 """
 import argparse
 import json
-import random
 import sys
 from pathlib import Path
 
 from . import steps
-from .reexecute import run_cells
+from .reexecute import Limits, run_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "source" / "reproducibility" / "reproducibility.ipynb"
+DECLARATION = ROOT / "source" / "reproducibility" / "reproducibility.grading.json"
+SOURCE = DECLARATION.parent / "reproducibility.ipynb"
 STORE = Path(__file__).with_name("expected.json")
 
 
 def reference_solutions(notebook: Path) -> dict:
     """Solution cells of the instructor notebook by grade_id, without the solution markers."""
-    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
     solutions = {}
     for cell in cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -31,51 +34,57 @@ def reference_solutions(notebook: Path) -> dict:
     return solutions
 
 
-def draws_from_state(state) -> list:
-    """The scores a generator in ``state`` draws next (computed here, not in the child)."""
-    rng = random.Random()
-    rng.setstate((3, tuple(state), None))
-    return [rng.randint(steps.LOW, steps.HIGH) for _ in range(steps.COUNT)]
+def references(data: dict, seed: int, limits: Limits = Limits(), python: str = sys.executable) -> dict:
+    """``{step: {"before": state, "outcome": outcome}}``: the reference solution under ``seed``,
+    each step after the reference steps it declares, in one fresh sandboxed process of its own."""
+    decl = steps.declaration(data["declaration"])
+    tasks = steps.reference_tasks(decl, data["reference"], seed)
+    run = run_tasks(tasks, limits, python=python)
+    if run.failure:
+        raise RuntimeError("the reference solution failed under a grading seed: %s" % run.failure)
+    found = {}
+    for step, report in zip(decl.steps, run.reports):
+        if report["error"] is not None or any(v[0] == "other" for v in report["before"]["names"].values()):
+            raise RuntimeError("reference %s failed or left a value that is not plain data: %s"
+                               % (step.id, report["error"]))
+        found[step.id] = {"before": report["before"], "outcome": steps.outcome(report)}
+    return found
 
 
-def derive(source: Path = SOURCE, python: str = sys.executable) -> dict:
-    """Run the reference solution under each grading seed and record what it produces."""
-    reference = reference_solutions(source)
-    expected = {"source": source.name, "seeds": list(steps.SEEDS),
-                "reference": {grade_id: reference[grade_id] for grade_id in steps.PREFIX_STEPS}}
-
-    def reports(step):
-        runs = [run_cells(cells, seed, python=python) for seed, cells in
-                steps.jobs(step, reference[step], expected)]
-        for run in runs:
-            if run.report is None or run.report["error"]:
-                raise RuntimeError("reference %s failed: %s" % (step, run.failure or run.report["error"]))
-        return [run.report for run in runs]
-
-    expected["step2_draws"] = draws_from_state(reports("step2")[0]["state"])
-    expected["scores"] = {str(seed): report["scores"]["items"]
-                          for seed, report in zip(steps.SEEDS, reports("step3"))}
-    expected["printed"] = {str(seed): report["stdout"]
-                           for seed, report in zip(steps.SEEDS, reports("step4"))}
-    return expected
+def derive(declaration: Path = DECLARATION, python: str = sys.executable) -> dict:
+    """The stored data: declaration, reference cells, and every step's outcome under the task seed."""
+    raw = steps.read_declaration(declaration)
+    decl = steps.declaration(raw)
+    solutions = reference_solutions(Path(declaration).parent / decl.notebook)
+    data = {"declaration": raw, "reference": {step.id: solutions[step.id] for step in decl.steps},
+            "seeds": [decl.task_seed]}
+    task = references(data, decl.task_seed, python=python)
+    data["outcomes"] = {step: found["outcome"] for step, found in task.items()}
+    return data
 
 
-def load() -> dict:
-    return json.loads(STORE.read_text(encoding="utf-8"))
+def load(path: Path = STORE) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def dumps(data: dict) -> str:
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.expected", description=__doc__)
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
+    parser.add_argument("--declaration", type=Path, default=DECLARATION, help="the assignment's declaration")
+    parser.add_argument("--store", type=Path, default=STORE, help="where the expected values live")
     args = parser.parse_args(argv)
-    fresh = derive()
-    text = json.dumps(fresh, indent=2, sort_keys=True) + "\n"
+    text = dumps(derive(args.declaration))
     if args.check:
-        same = STORE.exists() and STORE.read_text(encoding="utf-8") == text
-        print("expected.json is up to date" if same else "expected.json differs from a fresh derivation")
+        same = args.store.exists() and args.store.read_text(encoding="utf-8") == text
+        print("%s is up to date" % args.store.name if same else
+              "%s differs from a fresh derivation" % args.store.name)
         return 0 if same else 1
-    STORE.write_text(text, encoding="utf-8")
-    print("wrote %s: scores %s" % (STORE.relative_to(ROOT), fresh["scores"]))
+    args.store.write_text(text, encoding="utf-8")
+    print("wrote %s" % args.store)
     return 0
 
 

@@ -11,15 +11,25 @@ step or question, its points and, when it lost points, the message of each faile
 ``evalue`` of the cell's error outputs, which the course's graders write so that they name the
 mistake, never an expected value or a correct letter). No cell source, no traceback, no
 printed output, no markdown (the quiz's options) is copied into the page.
+
+Next to the pages go the two files ``nbgrader release_feedback`` reads: ``timestamp.txt`` and
+``submission_secret.txt``, copied from the autograded submission (``nbgrader submit`` wrote them;
+the student's ``nbgrader fetch_feedback`` finds its page by that secret). A submission that did not
+come through ``nbgrader submit`` (an LMS download, a copy by hand) has no secret: it gets the
+gradebook's timestamp and a fresh random secret, so ``release_feedback`` still works, but no
+student can fetch that page from the exchange; hand it out another way (the command says which).
 """
 import argparse
 import html
+import secrets
+import shutil
 import sys
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
+from .database import from_environment
 from .report import failed_checks
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}
@@ -91,16 +101,47 @@ read from your answer cells. Hidden tests and expected values are not shown.</p>
        "notes": "<h2>Comments</h2><ul>%s</ul>" % notes if notes else ""}
 
 
-def generate(course: Path, assignment: str, students=None, db_url: str = None) -> list:
-    """Write the feedback pages; returns their paths."""
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
+
+
+def exchange_files(autograded: Path, folder: Path, timestamp) -> bool:
+    """Put ``release_feedback``'s files in ``folder``; False when the submission had no secret."""
+    for name in EXCHANGE_FILES:
+        if (autograded / name).is_file():
+            shutil.copyfile(autograded / name, folder / name)
+    if not (folder / "timestamp.txt").is_file():
+        (folder / "timestamp.txt").write_text(str(timestamp or ""), encoding="utf-8")
+    if (folder / "submission_secret.txt").is_file():
+        return True
+    (folder / "submission_secret.txt").write_text(secrets.token_hex(64), encoding="utf-8")
+    return False
+
+
+def generate(course: Path, assignment: str, students=None, db_url: str = None, notes=None) -> list:
+    """Write the feedback pages; returns their paths.
+
+    ``notes`` (a dict), when given, gets ``"ungraded"``: students whose grading failed before
+    anything was recorded (no ``autograded/`` folder: no page, rather than a page of zeros), and
+    ``"unfetchable"``: students whose submission did not come through ``nbgrader submit``.
+    """
+    notes = {} if notes is None else notes
+    notes.update(ungraded=[], unfetchable=[])
     course = Path(course)
-    db_url = db_url or "sqlite:///%s" % (course / "gradebook.db")
+    db_url = db_url or from_environment() or "sqlite:///%s" % (course / "gradebook.db")
     written = []
     with Gradebook(db_url) as gb:
         for submission in gb.assignment_submissions(assignment):
             student = submission.student.id
             if students and student not in students:
                 continue
+            folder = course / "feedback" / student / assignment
+            shutil.rmtree(folder, ignore_errors=True)  # no page of an earlier grading is left over
+            if not (course / "autograded" / student / assignment).is_dir():
+                notes["ungraded"].append(student)
+                continue
+            folder.mkdir(parents=True)
+            if not exchange_files(course / "autograded" / student / assignment, folder, submission.timestamp):
+                notes["unfetchable"].append(student)
             total = (submission.score, submission.max_score)
             for notebook in submission.notebooks:
                 grades = {g.name: (g.score, g.max_score) for g in notebook.grades}
@@ -108,8 +149,7 @@ def generate(course: Path, assignment: str, students=None, db_url: str = None) -
                 autograded = course / "autograded" / student / assignment / (notebook.name + ".ipynb")
                 items = notebook_items(autograded, grades)
                 page = render(student, assignment, notebook.name, items, total, comments)
-                out = course / "feedback" / student / assignment / (notebook.name + ".html")
-                out.parent.mkdir(parents=True, exist_ok=True)
+                out = folder / (notebook.name + ".html")
                 out.write_text(page, encoding="utf-8")
                 written.append(out)
     return written
@@ -122,14 +162,22 @@ def main(argv=None) -> int:
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: .)")
     parser.add_argument("--student", action="append", default=[], metavar="ID",
                         help="only this student (repeatable)")
-    parser.add_argument("--db", help="gradebook URL (default: sqlite:///COURSE/gradebook.db)")
+    parser.add_argument("--db", help="gradebook URL (default: COURSE_DB_URL, else sqlite:///COURSE/gradebook.db)")
     args = parser.parse_args(argv)
+    notes = {}
     try:
-        written = generate(args.course, args.assignment, args.student or None, args.db)
+        written = generate(args.course, args.assignment, args.student or None, args.db, notes)
     except MissingEntry as exc:
         print("no such assignment in the gradebook: %s" % exc, file=sys.stderr)
         return 2
     print("wrote %d feedback page(s) under %s" % (len(written), args.course / "feedback"))
+    print("hand them back: nbgrader release_feedback %s" % args.assignment)
+    if notes["ungraded"]:
+        print("no page (grading failed, nothing recorded; see exports/grading_report.json): %s"
+              % ", ".join(sorted(notes["ungraded"])))
+    if notes["unfetchable"]:
+        print("not handed in with `nbgrader submit`, so not fetchable from the exchange (give these "
+              "pages out another way): %s" % ", ".join(sorted(notes["unfetchable"])))
     return 0
 
 

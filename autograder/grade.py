@@ -1,40 +1,45 @@
-"""``python -m autograder grade ASSIGNMENT``: autograde a whole class in parallel with nbgrader.
+"""``python -m autograder grade ASSIGNMENT``: autograde a whole class with nbgrader, in parallel.
 
-Every submission in ``submitted/`` is graded by nbgrader's own ``Autograde`` converter, with the
-course's configuration, into the same gradebook and ``autograded/`` folder as ``nbgrader
-autograde ASSIGNMENT`` would. The work is spread over worker processes (two per core by default,
-:mod:`autograder.grade_worker`); each pays nbgrader's imports once and then takes the next
-student from the queue. The parent only hands out students, watches the clock, and writes:
+The coordinator (this module) is the only writer of the gradebook, ``autograded/`` and
+``exports/``. For each folder in ``submitted/`` it:
 
-- a progress bar (plain lines when stderr is not a terminal) and a table per student and step;
-- ``exports/grades.csv``: ``nbgrader export``'s CSV plus a ``status`` column (no plain 0.0 for a
-  submission whose grading failed: its score cells are empty);
-- ``exports/grading_report.json``: per student the status, the reason if it failed, the per-cell
-  scores and the messages of the failed checks (see :mod:`autograder.report`).
+1. runs intake (:mod:`autograder.intake`): a submission breaking a rule fails with
+   ``intake: <rule>`` and nothing of it is copied;
+2. skips it when ``autograded/<student>/<assignment>/`` already holds the result for the same
+   submission and grader (hashes in :data:`STATE`), unless ``--force``;
+3. sends the rest as grading tasks (:mod:`autograder.task`: nbgrader's own ``Autograde`` in a
+   temporary course) to an executor (:mod:`autograder.executors`: local worker processes, or Dask
+   with ``--scheduler``);
+4. replays each result into the gradebook with nbgrader's API, marks a failed submission there
+   (:mod:`autograder.gradebook`), and installs its autograded folder (with the receipt) by one
+   rename, so a run killed at any moment leaves no half-graded folder and the next run regrades
+   exactly what is missing.
 
-Exit status: 0 when every submission was graded (or skipped as already graded), 1 when any
-failed, 2 when nothing could be graded (no assignment in the gradebook, no submissions).
+It always ends with a table, ``exports/grades.csv`` (``nbgrader export``'s CSV plus a ``status``
+column), ``exports/grading_report.json`` (:mod:`autograder.report`) and ``exports/grade.log``
+(what the grading of each student logged, one escaped line per record): after an error in any
+one submission, and after Ctrl-C (students not reached are ``not graded: interrupted``).
+
+Exit status: 0 every submission graded or skipped, 1 some failed, 2 nothing could be graded (no
+assignment in the gradebook, no submissions), 130 interrupted.
 """
 import argparse
 import json
 import os
-import selectors
 import shutil
 import signal
-import subprocess
 import sys
+import tempfile
 import time
-from collections import deque
+import traceback
 from pathlib import Path
 
-from . import report
+from . import executors, intake, report
 from .progress import Progress
 
-DEFAULT_TIMEOUT = 600.0   # seconds one submission may take before its worker is stopped
-PLACEHOLDER = "@@STUDENT@@"
-
-
-WORKERS_PER_CORE = 2  # a submission waits on kernel start-up and shutdown about half the time
+STATE = ".grading-key.json"     # in an autograded folder: the student, submission and grader hashes
+WORKERS_PER_CORE = 2            # a submission waits on kernel start-up and shutdown about half the time
+NOT_GRADED = "not graded"
 
 
 def default_workers() -> int:
@@ -49,7 +54,9 @@ def default_workers() -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assignment", help="assignment id, e.g. reproducibility")
     parser.add_argument("--workers", type=int, default=default_workers(),
-                        help="grading processes (default: two per core, here %(default)s)")
+                        help="local grading processes (default: two per core, here %(default)s)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="grade on a Dask distributed scheduler's workers instead")
     parser.add_argument("--student", action="append", default=[], metavar="ID",
                         help="grade only this student (repeatable); default: every submission")
     parser.add_argument("--force", action="store_true",
@@ -61,272 +68,297 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, default=Path("exports/grading_report.json"),
                         help="JSON report, relative to the course root (default: %(default)s)")
     parser.add_argument("--log", type=Path, default=Path("exports/grade.log"),
-                        help="the workers' own output (nbgrader, kernels), relative to the course root")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help="seconds one submission may take before its worker is stopped "
+                        help="what the grading of each student logged, relative to the course root")
+    parser.add_argument("--timeout", type=float, default=executors.TASK_TIMEOUT,
+                        help="seconds one submission may take before its grading is stopped "
                              "(default: %(default)s)")
-
-
-class WorkerProcess:
-    """One ``autograder.grade_worker`` process and its two private pipes."""
-
-    def __init__(self, course: Path, assignment: str, force: bool, log):
-        cmd_r, self._cmd_w = os.pipe()
-        self.fd, res_w = os.pipe()
-        env = dict(os.environ)
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # alembic
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.grade_worker", assignment, str(cmd_r), str(res_w)]
-            + (["--force"] if force else []),
-            cwd=course, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            pass_fds=(cmd_r, res_w), start_new_session=True)
-        os.close(cmd_r)
-        os.close(res_w)
-        self._buffer = b""
-        self.ready = False
-        self.task = None        # ("check" | "grade" | "collect", student or None)
-        self.deadline = None
-
-    def send(self, message: dict, deadline=None) -> None:
-        os.write(self._cmd_w, (json.dumps(message) + "\n").encode())
-        self.deadline = deadline
-
-    def read(self):
-        """Complete messages now available, or None at end of file (the worker is gone)."""
-        chunk = os.read(self.fd, 1 << 16)
-        if not chunk:
-            return None
-        self._buffer += chunk
-        *lines, self._buffer = self._buffer.split(b"\n")
-        return [json.loads(line) for line in lines if line.strip()]
-
-    def exit_text(self) -> str:
-        code = self.proc.wait()
-        if code < 0:
-            return "killed by signal %s" % signal.Signals(-code).name
-        return "exited with status %d" % code
-
-    def stop(self, kill: bool = False) -> None:
-        if kill:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        else:
-            try:
-                self.send({"do": "quit"})
-            except OSError:
-                pass
-        for fd in (self._cmd_w, self.fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+    parser.add_argument("--intake", action="append", default=[], metavar="NAME=VALUE",
+                        help="an intake limit (repeatable): " + ", ".join(
+                            f"{k}={v}" for k, v in intake.Limits().__dict__.items()))
 
 
 class Fatal(Exception):
     pass
 
 
-class ClassGrader:
-    """Hands the class out to the workers and gathers what comes back."""
+class ClassRun:
+    """One grading run of a class: intake, tasks, recording, reports."""
 
     def __init__(self, args, progress_stream=None):
         self.args = args
         self.course = args.course.resolve()
+        self.assignment = args.assignment
         self.stream = progress_stream or sys.stderr
-        self.workers = []
-        self.selector = selectors.DefaultSelector()
-        self.pending = deque()
-        self.results = {}      # student -> worker result (or a synthesized crash)
-        self.statuses = {}     # student -> report.classify(...)
-        self.check = None      # the worker's answer to "check"
-        self.collected = None
-        self.restarts = 0
+        self.limits = intake.Limits.parse(args.intake)
+        self.entries = {}          # shown student id -> report entry
+        self.order = []            # every student of this run, shown ids
+        self.logs = []             # lines for grade.log
         self.progress = None
+        self.executor_text = ""
 
-    # -- workers ---------------------------------------------------------------------------
-    def start_worker(self) -> None:
-        worker = WorkerProcess(self.course, self.args.assignment, self.args.force, self.log)
-        self.selector.register(worker.fd, selectors.EVENT_READ, worker)
-        self.workers.append(worker)
+    # -- setting up ------------------------------------------------------------------------
+    def prepare(self) -> None:
+        from nbgrader.api import MissingEntry
 
-    def retire(self, worker: WorkerProcess, kill: bool) -> None:
-        self.selector.unregister(worker.fd)
-        self.workers.remove(worker)
-        worker.stop(kill=kill)
+        from . import database, task
+        self.app = task.course_app(self.course, self.assignment)
+        coursedir = self.app.coursedir
+        if coursedir.directory_structure != "{nbgrader_step}/{student_id}/{assignment_id}":
+            raise Fatal(f"unsupported CourseDirectory.directory_structure {coursedir.directory_structure!r}")
+        self.db_url, self.course_id = coursedir.db_url, coursedir.course_id
+        database.prepare(self.db_url, self.course_id)
+        try:
+            self.snapshot = task.snapshot(self.course, self.assignment, self.app)
+        except MissingEntry:
+            raise Fatal(f"No assignment {self.assignment!r} in the gradebook ({database.shown(self.db_url)}); "
+                        f"run `nbgrader generate_assignment {self.assignment}` first.") from None
+        self.submitted = Path(coursedir.root, coursedir.submitted_directory)
+        self.autograded = Path(coursedir.root, coursedir.autograded_directory)
+        self.excluded = set(filter(None, coursedir.student_id_exclude.split(",")))
+
+    def folder(self, student: str) -> Path:
+        return self.autograded / student / self.assignment
+
+    def take_in(self) -> list:
+        """Intake of every submission (or of ``--student``'s): the tasks to run."""
+        from . import task
+        found = [(raw, shown) for raw, shown in intake.list_submissions(self.submitted, self.assignment)
+                 if shown not in self.excluded]
+        if self.args.student:
+            wanted = list(dict.fromkeys(self.args.student))
+            present = {shown for _, shown in found}
+            found = [item for item in found if item[1] in wanted]
+            for student in wanted:
+                if student not in present:
+                    self.order.append(student)
+                    self.entries[student] = self.entry(student, _status(
+                        report.FAILED, "notebook missing", "no submission folder"), {})
+        if not found and not self.entries:
+            raise Fatal(f"no submissions of {self.assignment!r} in {self.submitted}")
+        tasks = []
+        for raw, shown in found:
+            self.order.append(shown)
+            submission = intake.read(self.submitted, raw, self.assignment, self.limits)
+            if not submission.ok:
+                self.record(shown, {"status": report.FAILED, "reason": f"intake: {submission.rule}",
+                                    "detail": submission.detail, "scores_recorded": False,
+                                    "lost": True, "log": []}, valid_id=submission.rule != "student id")
+                continue
+            key = {"student": shown, "submission": task.files_hash(submission.files),
+                   "grader": self.snapshot["grader"]}
+            if not self.args.force and self.already_graded(shown, key):
+                continue
+            tasks.append((executors.Task(shown, submission.files), key))
+        return tasks
+
+    def already_graded(self, student: str, key: dict) -> bool:
+        """True (and a ``skipped`` entry) when the installed result matches ``key``."""
+        from nbgrader.api import Gradebook
+
+        from .gradebook import student_scores
+        try:
+            state = json.loads((self.folder(student) / STATE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        if state.get("key") != key:
+            return False
+        with Gradebook(self.db_url, self.course_id) as gb:
+            scores = student_scores(gb, self.assignment, student)
+        if scores is None:
+            return False
+        status = dict(state.get("status") or {})
+        if status.get("status") == report.GRADED:
+            status = _status(report.SKIPPED, None, "already autograded; --force regrades it", True)
+        messages = report.check_messages(self.folder(student), self.snapshot["notebooks"])
+        self.entries[student] = report.student_entry(status, scores, messages, {"log": []})
+        return True
 
     # -- the run -----------------------------------------------------------------------------
     def run(self) -> dict:
-        log_path = self.course / self.args.log
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log = open(log_path, "w", encoding="utf-8")
         started = time.monotonic()
-        clean = False
+        interrupted, error = False, None
         try:
-            guess = self.args.student or [p.parent.name for p in self.course.glob(f"submitted/*/{self.args.assignment}")]
-            for _ in range(max(1, min(self.args.workers, len(guess) or 1))):
-                self.start_worker()
-            self.loop()
-            self.collect()
-            clean = True
+            self.prepare()
+            sweep(self.autograded, self.assignment)
+            tasks = self.take_in()
+            self.progress = Progress(len(self.order), self.stream)
+            for student in self.order:
+                if student in self.entries:
+                    self.show(student)
+            if tasks:
+                self.execute(tasks)
+        except KeyboardInterrupt:
+            interrupted = True
+        except Fatal:
+            raise
+        except Exception as exc:  # noqa: BLE001 - still write every report, then say why
+            error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            self.logs.append(f"ERROR the run stopped: {_escape(traceback.format_exc())}")
         finally:
-            for worker in list(self.workers):
-                self.retire(worker, kill=not clean)
-            self.log.close()
-        return self.finish(time.monotonic() - started)
-
-    def loop(self) -> None:
-        while self.workers:
-            if self.check is not None and not self.pending and not any(w.task for w in self.workers):
-                return
-            self.dispatch()
-            now = time.monotonic()
-            deadlines = [w.deadline for w in self.workers if w.deadline is not None]
-            wait = max(0.0, min(deadlines) - now) if deadlines else None
-            for key, _ in self.selector.select(timeout=wait):
-                worker = key.data
-                messages = worker.read()
-                if messages is None:
-                    self.lost(worker, "the grading process " + worker.exit_text())
-                    continue
-                for message in messages:
-                    self.receive(worker, message)
-            now = time.monotonic()
-            for worker in list(self.workers):
-                if worker.deadline is not None and now > worker.deadline:
-                    self.lost(worker, None)
-        if self.check is None:
-            raise Fatal("no grading process could start; see %s" % (self.course / self.args.log))
-
-    def dispatch(self) -> None:
-        for worker in self.workers:
-            if not worker.ready or worker.task is not None:
-                continue
-            if self.check is None:
-                if not any(w.task and w.task[0] == "check" for w in self.workers):
-                    worker.task = ("check", None)
-                    worker.send({"do": "check"}, deadline=time.monotonic() + 120)
-                continue
-            if self.pending:
-                student = self.pending.popleft()
-                worker.task = ("grade", student)
-                worker.send({"do": "grade", "student": student}, deadline=time.monotonic() + self.args.timeout)
-
-    def receive(self, worker: WorkerProcess, message: dict) -> None:
-        if "fatal" in message:
-            raise Fatal(message["fatal"])
-        if message.get("ready"):
-            worker.ready = True
-            return
-        kind, student = worker.task
-        worker.task, worker.deadline = None, None
-        if kind == "check":
-            self.check = message
-            students = self.args.student or message["students"]
-            if not students:
-                raise Fatal(f"no submissions of {self.args.assignment!r} in "
-                            f"{self.course / 'submitted'}")
-            self.pending.extend(dict.fromkeys(students))
-            self.progress = Progress(len(self.pending), self.stream)
-            self.progress.note(f"Grading {len(self.pending)} submission(s) of {self.args.assignment} "
-                               f"with {len(self.workers)} worker(s) ...")
-            wanted = min(self.args.workers, len(self.pending))
-            while len(self.workers) < wanted:
-                self.start_worker()
-        elif kind == "grade":
-            self.record(student, message)
-        elif kind == "collect":
-            self.collected = message
-
-    def lost(self, worker: WorkerProcess, why) -> None:
-        """A worker died or overran its deadline: fail its submission, replace the worker."""
-        task = worker.task
-        if why is None:
-            limit = self.args.timeout if task and task[0] == "grade" else 120
-            crash, detail = "timed out", f"grading took longer than {limit:g} s; the grading process was stopped"
-        else:
-            crash, detail = "grading process died", why
-        self.retire(worker, kill=True)
-        if task is not None and task[0] != "grade" or not worker.ready:
-            raise Fatal(f"a grading process failed ({detail}); see {self.course / self.args.log}")
-        if task is not None:
-            student = task[1]
-            self.remove_partial(student)
-            self.record(student, {"student": student, "crash": crash, "detail": detail, "ok": False, "log": []})
-        if self.pending and self.restarts < 2 * max(1, self.args.workers):
-            self.restarts += 1
-            self.start_worker()
-        elif self.pending and not self.workers:
-            for other in list(self.pending):
-                self.record(other, {"student": other, "crash": "grading process died",
-                                    "detail": "no grading process left", "ok": False, "log": []})
-            self.pending.clear()
-
-    def remove_partial(self, student: str) -> None:
-        """As nbgrader does for a failed submission: drop what was autograded of it."""
-        pattern = self.check.get("autograded") if self.check else None
-        if pattern:
-            shutil.rmtree(pattern.replace(PLACEHOLDER, student), ignore_errors=True)
-
-    def record(self, student: str, result: dict) -> None:
-        status = report.classify(result, self.check["notebooks"])
-        self.results[student], self.statuses[student] = result, status
-        text = status["status"] + (f": {status['reason']}" if status["reason"] else "")
-        self.progress.update(student, text, result.get("seconds"))
-
-    def collect(self) -> None:
-        """Scores from the gradebook and nbgrader's CSV, read by a worker (nbgrader is loaded there)."""
-        if self.progress:
-            self.progress.finish()
-        worker = next((w for w in self.workers if w.ready), None)
-        if worker is None:
-            self.start_worker()
-            worker = self.workers[-1]
-            while not worker.ready:
-                self.wait_for(worker)
-        self.nbgrader_csv = self.course / self.args.csv.with_name(self.args.csv.name + ".nbgrader")
-        self.nbgrader_csv.parent.mkdir(parents=True, exist_ok=True)
-        worker.task = ("collect", None)
-        worker.send({"do": "collect", "csv": str(self.nbgrader_csv)}, deadline=time.monotonic() + 300)
-        while self.collected is None:
-            self.wait_for(worker)
-
-    def wait_for(self, worker: WorkerProcess) -> None:
-        if not self.selector.select(timeout=max(0.0, (worker.deadline or time.monotonic() + 300) - time.monotonic())):
-            raise Fatal("reading the gradebook timed out")
-        messages = worker.read()
-        if messages is None:
-            raise Fatal("the grading process " + worker.exit_text() + " while reading the gradebook")
-        for message in messages:
-            self.receive(worker, message)
-
-    def finish(self, seconds: float) -> dict:
-        scores = self.collected["scores"]
-        autograded = self.check.get("autograded", "")
-        students = {}
-        for student in self.results:
-            status = self.statuses[student]
-            messages = (report.check_messages(Path(autograded.replace(PLACEHOLDER, student)),
-                                              self.check["notebooks"])
-                        if status["scores_recorded"] else {})
-            students[student] = report.student_entry(status, scores.get(student, {}), messages,
-                                                     self.results[student])
-        students = dict(sorted(students.items()))
-        counts = {s: sum(e["status"] == s for e in students.values())
-                  for s in (report.GRADED, report.SKIPPED, report.FAILED)}
-        data = {"assignment": self.args.assignment, "course": str(self.course),
-                "workers": self.args.workers, "seconds": round(seconds, 2), "summary": counts,
-                "students": students}
-        report.write_json(self.course / self.args.report, data)
-        report.write_csv(self.nbgrader_csv, self.course / self.args.csv, self.args.assignment, students)
-        self.nbgrader_csv.unlink(missing_ok=True)
+            if self.progress:
+                self.progress.finish()
+        for student in self.order:
+            if student not in self.entries:
+                self.entries[student] = self.entry(student, _status(
+                    NOT_GRADED, "interrupted" if interrupted else "run stopped",
+                    "the run stopped before this submission was graded" + (f": {error}" if error else ""),
+                    False), {})
+        data = self.write_reports(time.monotonic() - started)
+        data["interrupted"], data["error"] = interrupted, error
         return data
+
+    def execute(self, tasks: list) -> None:
+        keys = {t.student: key for t, key in tasks}
+        with executors.make(self.args, log=self.logs.append) as executor:
+            self.executor_text = executor.description
+            self.progress.note(f"Grading {len(tasks)} submission(s) of {self.assignment} with "
+                               f"{executor.description} ...")
+            executor.start(self.snapshot)
+            for t, _ in tasks:
+                executor.submit(t)
+            while executor.in_flight():
+                for t, result in executor.results():
+                    self.record(t.student, result, key=keys[t.student])
+
+    def record(self, student: str, result: dict, key: dict = None, valid_id: bool = True) -> None:
+        """Write one result into the course; any error here fails this submission only."""
+        try:
+            entry = self.install(student, result, key, valid_id)
+        except Exception as exc:  # noqa: BLE001 - one submission, never the run
+            self.logs.append(f"{_escape(student)}: ERROR recording the result: {traceback.format_exc()}")
+            entry = self.entry(student, _status(report.FAILED, "recording error",
+                                                "".join(traceback.format_exception_only(type(exc), exc)).strip()),
+                               result)
+        self.entries[student] = entry
+        self.show(student)
+
+    def install(self, student: str, result: dict, key, valid_id: bool) -> dict:
+        from nbgrader.api import Gradebook
+
+        from . import gradebook
+        status = _status(result["status"], result.get("reason"), result.get("detail"),
+                         bool(result.get("scores_recorded")))
+        for record in result.get("log", []):
+            self.logs.append(f"{_escape(student)}: {record.get('level')} {_escape(str(record.get('message')))}")
+        if not valid_id:
+            return self.entry(student, status, result)
+        scores = {}
+        with Gradebook(self.db_url, self.course_id) as gb:
+            if not result.get("lost"):
+                gradebook.replay(gb, self.assignment, student, result.get("gradebook"))
+            if status["status"] == report.FAILED:
+                gradebook.mark_failed(gb, self.assignment, student, status["reason"], status["detail"])
+            scores = gradebook.student_scores(gb, self.assignment, student) or {}
+        folder = self.folder(student)
+        if status["scores_recorded"] and result.get("autograded"):
+            install_folder(folder, result["autograded"], {"key": key, "status": status},
+                           result.get("receipt"))
+        else:
+            remove_folder(folder)
+        messages = {name: cell.get("messages", []) for name, cell in (result.get("cells") or {}).items()}
+        return report.student_entry(status, scores, messages, result)
+
+    def entry(self, student, status, result) -> dict:
+        return report.student_entry(status, {}, {}, result)
+
+    def show(self, student: str) -> None:
+        if self.progress is None:  # intake, before the progress bar: shown when it starts
+            return
+        entry = self.entries[student]
+        text = entry["status"] + (f": {entry['reason']}" if entry["reason"] else "")
+        self.progress.update(student, text, entry.get("seconds"))
+
+    # -- reports -----------------------------------------------------------------------------
+    def write_reports(self, seconds: float) -> dict:
+        students = dict(sorted(self.entries.items()))
+        counts = {s: sum(e["status"] == s for e in students.values())
+                  for s in (report.GRADED, report.SKIPPED, report.FAILED, NOT_GRADED)}
+        data = {"assignment": self.assignment,
+                "workers": self.args.workers, "executor": self.executor_text,
+                "seconds": round(seconds, 2), "summary": counts,
+                "intake_limits": self.limits.__dict__, "students": students}
+        report.write_json(self.course / self.args.report, data)
+        self.write_csv(students)
+        log = self.course / self.args.log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        tmp = log.with_name(log.name + ".tmp")
+        tmp.write_text("".join(line.rstrip("\n") + "\n" for line in self.logs), encoding="utf-8")
+        os.replace(tmp, log)
+        return data
+
+    def write_csv(self, students: dict) -> None:
+        path = self.course / self.args.csv
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="autograder-export-") as tmp:
+            exported = Path(tmp) / "nbgrader.csv"
+            try:
+                from nbgrader.api import Gradebook
+                from nbgrader.plugins import CsvExportPlugin
+                with Gradebook(self.db_url, self.course_id) as gb:
+                    plugin = CsvExportPlugin(parent=self.app)
+                    plugin.to = str(exported)
+                    plugin.export(gb)
+            except Exception:  # noqa: BLE001 - the CSV still lists every student with a status
+                self.logs.append(f"ERROR exporting the gradebook: {traceback.format_exc()}")
+                exported.write_text("assignment,student_id,raw_score,late_submission_penalty,score,max_score\n")
+            report.write_csv(exported, path, self.assignment, students)
+
+
+def _status(status, reason, detail, recorded=False) -> dict:
+    return {"status": status, "reason": reason, "detail": detail, "scores_recorded": recorded}
+
+
+def _escape(text: str) -> str:
+    """One log line: newlines and other control characters escaped."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
+def install_folder(folder: Path, files: dict, state: dict, receipt) -> None:
+    """Put ``files`` in ``folder`` all at once: written beside it, then renamed into place."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    for name, data in files.items():
+        target = (tmp / name).resolve()
+        if tmp.resolve() not in target.parents:
+            raise ValueError(f"autograded file outside its folder: {name!r}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    if receipt is not None:
+        from . import receipt as receipts
+        receipts.write(tmp, receipt)
+    (tmp / STATE).write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+    os.chmod(tmp, 0o755)
+    old = None
+    if folder.exists() or folder.is_symlink():
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        os.rename(folder, old)
+    os.rename(tmp, folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_folder(folder: Path) -> None:
+    """As nbgrader does for a failed submission: no autograded folder."""
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    elif folder.exists():
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        os.rename(folder, old)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def sweep(autograded: Path, assignment: str) -> None:
+    """Remove what a killed run left half-written (``.ASSIGNMENT.tmp-*``, ``.ASSIGNMENT.old-*``)."""
+    try:
+        students = list(os.scandir(autograded))
+    except OSError:
+        return
+    for student in students:
+        if not student.is_dir(follow_symlinks=False):
+            continue
+        for leftover in Path(student.path).glob(f".{assignment}.*-*"):
+            if leftover.name.startswith((f".{assignment}.tmp-", f".{assignment}.old-")):
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def main(argv=None) -> int:
@@ -335,25 +367,40 @@ def main(argv=None) -> int:
     return run(parser.parse_args(argv))
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run(args) -> int:
     if args.workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
         return 2
-    grader = ClassGrader(args)
+    try:
+        grader = ClassRun(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         data = grader.run()
     except Fatal as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted; grading stopped", file=sys.stderr)
-        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(report.format_table(data["students"]))
     counts = data["summary"]
     course = grader.course
-    print(f"\n{counts['graded']} graded, {counts['skipped']} skipped, {counts['failed']} failed "
-          f"in {data['seconds']:.1f} s with {args.workers} worker(s)")
+    print(f"\n{counts['graded']} graded, {counts['skipped']} skipped, {counts['failed']} failed"
+          + (f", {counts[NOT_GRADED]} not graded" if counts[NOT_GRADED] else "")
+          + f" in {data['seconds']:.1f} s with {grader.executor_text or 'no worker'}")
     print(f"grades CSV: {_shown(course / args.csv)}\nreport: {_shown(course / args.report)}")
+    if data["interrupted"]:
+        print("interrupted; the reports list the students not graded", file=sys.stderr)
+        return 130
+    if data["error"]:
+        print(f"error: the run stopped: {data['error']} (see {_shown(course / args.log)})", file=sys.stderr)
+        return 2
     return 1 if counts["failed"] else 0
 
 

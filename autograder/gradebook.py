@@ -1,5 +1,21 @@
-"""Read scores out of the nbgrader gradebook."""
+"""The course gradebook: read scores, replay a grading task's rows, mark failed submissions.
+
+The coordinator of ``python -m autograder grade`` is the only writer. It replays what nbgrader's
+``Autograde`` wrote in a task's temporary gradebook (:func:`autograder.task.submission_rows`)
+with nbgrader's own Gradebook API, as a sequential ``nbgrader autograde`` would have written it
+into the course gradebook: auto scores, late penalties, ``needs_manual_grade``, auto comments.
+Manual scores and comments that graders entered stay, as with stock ``--force`` regrades.
+
+A submission whose grading failed is marked in the gradebook itself (:func:`mark_failed`), so
+formgrader and ``nbgrader export`` readers cannot take it for an ordinary 0: each of its notebooks
+is flagged, each graded cell needs manual grading, and each answer cell's comment names the reason.
+"""
+import warnings
+from datetime import datetime
+
 from nbgrader.api import Gradebook
+
+FAILED_COMMENT = "Autograding failed: {reason}. {detail}"
 
 
 def cell_scores(db_url: str, assignment: str) -> dict:
@@ -12,3 +28,58 @@ def cell_scores(db_url: str, assignment: str) -> dict:
                 for grade in notebook.grades:
                     cells[grade.name] = (grade.score, grade.max_score)
     return dict(sorted(table.items()))
+
+
+def student_scores(gb: Gradebook, assignment: str, student: str):
+    """{grade_id: (score, max_score)} of one submission, or None when there is none."""
+    from nbgrader.api import MissingEntry
+    try:
+        submission = gb.find_submission(assignment, student)
+    except MissingEntry:
+        return None
+    return {grade.name: (grade.score, grade.max_score)
+            for notebook in submission.notebooks for grade in notebook.grades}
+
+
+def replay(gb: Gradebook, assignment: str, student: str, rows) -> None:
+    """Write a task's submission ``rows`` (None: nbgrader recorded none) into the gradebook."""
+    if rows is None:
+        return
+    timestamp = datetime.fromisoformat(rows["timestamp"]) if rows["timestamp"] else None
+    submission = _submission(gb, assignment, student, **({"timestamp": timestamp} if timestamp else {}))
+    for notebook in submission.notebooks:
+        data = rows["notebooks"].get(notebook.name)
+        if data is None:
+            continue
+        notebook.late_submission_penalty = data["late_submission_penalty"]
+        for grade in notebook.grades:
+            new = data["grades"].get(grade.name)
+            if new is not None:
+                grade.auto_score = new["auto_score"]
+                grade.needs_manual_grade = bool(new["needs_manual_grade"] or grade.manual_score is not None)
+        for comment in notebook.comments:
+            new = data["comments"].get(comment.name)
+            if new is not None:
+                comment.auto_comment = new["auto_comment"]
+    gb.db.commit()
+
+
+def mark_failed(gb: Gradebook, assignment: str, student: str, reason: str, detail: str) -> None:
+    """Flag ``student``'s submission (created if nbgrader recorded none) as failed, with the reason."""
+    submission = _submission(gb, assignment, student)
+    text = FAILED_COMMENT.format(reason=reason, detail=(detail or "")[:500]).strip()
+    for notebook in submission.notebooks:
+        notebook.flagged = True
+        for grade in notebook.grades:
+            grade.needs_manual_grade = True
+        for comment in notebook.comments:
+            comment.auto_comment = text
+    gb.db.commit()
+
+
+def _submission(gb: Gradebook, assignment: str, student: str, **fields):
+    """The submission's row, created (with its student) as ``nbgrader autograde`` does."""
+    with warnings.catch_warnings():  # nbgrader's add_submission trips a harmless SQLAlchemy warning
+        warnings.simplefilter("ignore")
+        gb.update_or_create_student(student)
+        return gb.update_or_create_submission(assignment, student, **fields)

@@ -1,17 +1,21 @@
 """Child side of a re-execution: run cells in a fresh interpreter and report what they left behind.
 
 Started by :mod:`autograder.reexecute` as ``python -I harness.py``; reads one JSON job on stdin:
-``{"token": str, "seed": int, "cells": [source, ...]}``. It seeds ``random`` with ``seed``, runs
-the cells in one namespace with stdout captured, and writes one line ``token + JSON`` to file
-descriptor 1. The judging happens in the parent: nothing here decides a grade. An optional
-``"limits"`` entry (``output_chars``, ``processes``, ``memory_mb``, ``sandboxed``) lets the report
-say which limit or sandbox rule an error comes from; a cell that prints more than
-``output_chars`` characters is stopped there and reported as ``OutputLimitExceeded``.
+``{"token": str, "limits": {...}, "tasks": [task, ...]}``. Each task runs in a namespace of its
+own: first its ``before`` part, either ``{"seed": int, "imports": [...], "cells": [...]}`` (the
+grader's own reference cells, seeded) or ``{"state": {"names": {...}, "generator": [...]}}``
+(the state before a step, as plain data: values and the ``random`` generator's state), then its
+``cells`` with stdout captured. It writes one line ``token + {"reports": [report, ...]}`` to file
+descriptor 1, a report per task: the error (if any), what was printed, a plain-data description
+of each name in the task's ``report`` list, the generator's state, and with ``"snapshot": true``
+the state after ``before`` (what the grader passes to a student's run as data).
 
-Every tool the report needs is bound before student code runs, so patching ``random``,
-``builtins`` or ``json`` from a cell cannot change what is reported; exiting early leaves no
-report, which the parent treats as a failure. Kept compatible with Python 3.6+ so that the
-expected values can be derived under every CPython.
+Nothing here decides a grade, and nothing here is trusted: student code shares this process and
+may forge any report. The grader makes forging useless (secret seeds, strict parsing; see
+:mod:`autograder.steps`). Everything is bound inside :func:`main` before student code runs, so
+swapping module attributes from a cell changes nothing. A cell that prints more than
+``limits.output_chars`` characters is stopped there (``OutputLimitExceeded``). Kept compatible
+with Python 3.6+, so that the expected values can be derived under every CPython.
 """
 import builtins
 import errno
@@ -21,127 +25,183 @@ import os
 import random
 import sys
 import traceback
-
-import _random
-
-_LIST, _INT, _TYPE, _REPR, _LEN = list, int, type, repr, len
-_GETSTATE = _random.Random.getstate
-_GENERATOR = random._inst
-_DUMPS = json.dumps
-_WRITE = os.write
-_EXIT = os._exit
-_GETFRAME = sys._getframe
-_STRINGIO, _SIO_WRITE = io.StringIO, io.StringIO.write
-_STDOUT_LIMIT = 20000
-_HINTS = {
-    errno.EAGAIN: "the grader's process limit: at most {processes} processes and threads",
-    errno.ENOSPC: "the sandbox's disk space is limited",
-    errno.EFBIG: "the grader's file-size limit",
-}
-_SANDBOX_HINT = ("grading runs your code in a sandbox: only its working folder and /tmp "
-                 "exist and are writable, nothing of the course")
-_SANDBOX_ERRNOS = (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS)
-
-
-class _Capture(_STRINGIO):
-    """stdout that keeps the first ``limit`` characters and ends the run beyond them."""
-
-    def __init__(self, limit, on_full):
-        _STRINGIO.__init__(self)
-        self._limit, self._on_full, self._count = limit, on_full, 0
-
-    def write(self, text):
-        self._count += _LEN(text)
-        if self._count > self._limit:
-            self._on_full()
-        return _SIO_WRITE(self, text)
-
-
-def _cell_line(frame, filename):
-    """The line of ``filename`` (a cell) in the call stack starting at ``frame``."""
-    while frame is not None:
-        if frame.f_code.co_filename == filename:
-            return frame.f_lineno
-        frame = frame.f_back
-    return None
-
-
-def _hint(exc, limits):
-    """Which limit or sandbox rule an exception comes from, in words (or None)."""
-    if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
-        return _HINTS[errno.EAGAIN].format(**limits)
-    if isinstance(exc, OSError) and exc.errno in _HINTS:
-        return _HINTS[exc.errno].format(**limits)
-    if isinstance(exc, OSError) and exc.errno in _SANDBOX_ERRNOS and limits.get("sandboxed"):
-        return _SANDBOX_HINT
-    return None
-
-
-def _describe(value):
-    """Plain-data description of ``accuracy_scores``: exact list of exact ints, or what it is."""
-    if _TYPE(value) is not _LIST:
-        return {"kind": "other", "type": _TYPE(value).__name__}
-    items = [v if _TYPE(v) is _INT else _REPR(_TYPE(v).__name__) for v in value]
-    return {"kind": "list", "items": items}
-
-
-def _run(job, token):
-    namespace = {"__name__": "__main__", "__builtins__": builtins}
-    limits = dict({"output_chars": 1 << 20, "processes": "a few", "sandboxed": False},
-                  **job.get("limits", {}))
-    current = {"cell": 0}
-
-    def output_full():
-        index = current["cell"]
-        message = ("it printed more than %d characters (the grader's output limit)"
-                   % limits["output_chars"])
-        error = {"cell": index, "type": "OutputLimitExceeded", "message": message,
-                 "line": _cell_line(_GETFRAME(1), "<cell %d>" % index)}
-        report = _report(namespace, captured.getvalue(), error)
-        _WRITE(1, (token + _DUMPS(report) + "\n").encode("utf-8"))
-        _EXIT(0)
-
-    captured = _Capture(limits["output_chars"], output_full)
-    error = None
-    random.seed(job["seed"])
-    real_stdout = sys.stdout
-    sys.stdout = captured
-    try:
-        for index, source in enumerate(job["cells"]):
-            current["cell"] = index
-            try:
-                exec(compile(source, "<cell %d>" % index, "exec"), namespace)
-            except BaseException as exc:  # noqa: B902 - SystemExit too: the cell must finish
-                frames = traceback.extract_tb(exc.__traceback__)
-                lines = [f.lineno for f in frames if f.filename == "<cell %d>" % index]
-                message = str(exc)[:500]
-                hint = _hint(exc, limits)
-                if hint:
-                    message += " (%s)" % hint
-                error = {"cell": index, "type": _TYPE(exc).__name__, "message": message,
-                         "line": lines[-1] if lines else getattr(exc, "lineno", None)}
-                break
-    finally:
-        sys.stdout = real_stdout
-    return _report(namespace, captured.getvalue(), error)
-
-
-def _report(namespace, stdout, error):
-    report = {
-        "error": error,
-        "stdout": stdout[:_STDOUT_LIMIT],
-        "random_is_module": namespace.get("random") is random,
-        "state": _LIST(_GETSTATE(_GENERATOR)),
-        "scores": _describe(namespace["accuracy_scores"]) if "accuracy_scores" in namespace else None,
-    }
-    return report
+import types
 
 
 def main():
+    _list, _tuple, _dict, _int, _float, _str, _bool = list, tuple, dict, int, float, str, bool
+    _type, _repr, _len, _enumerate, _sorted = type, repr, len, enumerate, sorted
+    _module, _none = types.ModuleType, type(None)
+    _getstate, _setstate, _seed = random.getstate, random.setstate, random.seed
+    _dumps, _write, _exit, _getframe = json.dumps, os.write, os._exit, sys._getframe
+    _import, _modules, _exec, _compile = __import__, sys.modules, exec, compile
+    _extract_tb = traceback.extract_tb
+    _sio_write, _sio_getvalue = io.StringIO.write, io.StringIO.getvalue
+    hints = {
+        errno.EAGAIN: "the grader's process limit: at most {processes} processes and threads",
+        errno.ENOSPC: "the sandbox's disk space is limited",
+        errno.EFBIG: "the grader's file-size limit",
+    }
+    sandbox_hint = ("grading runs your code in a sandbox: only its working folder and /tmp "
+                    "exist and are writable, nothing of the course")
+    sandbox_errnos = (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS)
+    max_items, max_chars, max_depth, stdout_keep = 10000, 10000, 6, 20000
+
     job = json.loads(sys.stdin.read())
     token = job.pop("token")
-    report = _run(job, token)
-    _WRITE(1, (token + _DUMPS(report) + "\n").encode("utf-8"))
+    limits = _dict({"output_chars": 1 << 20, "processes": "a few", "sandboxed": False},
+                   **job.get("limits", {}))
+    reports = []
+
+    def emit():
+        _write(1, (token + _dumps({"reports": reports}) + "\n").encode("utf-8"))
+
+    def describe(value, budget, depth=0):
+        """Plain data for ``value``: ``[kind, payload]``, exact types only."""
+        budget[0] -= 1
+        kind = _type(value)
+        if budget[0] < 0 or depth > max_depth:
+            return ["other", "too large"]
+        if kind is _int and -(1 << 64) < value < (1 << 64):
+            return ["int", value]
+        if kind is _bool:
+            return ["bool", value]
+        if kind is _none:
+            return ["none", None]
+        if kind is _float:
+            return ["float", _repr(value)]
+        if kind is _str and _len(value) <= max_chars:
+            return ["str", value]
+        if kind is _module:
+            return ["module", value.__name__]
+        if (kind is _list or kind is _tuple) and _len(value) <= min(max_items, budget[0]):
+            return [kind.__name__, [describe(v, budget, depth + 1) for v in value]]
+        if kind is _dict and _len(value) <= min(max_items, budget[0]) and all(_type(k) is _str for k in value):
+            return ["dict", [[k, describe(value[k], budget, depth + 1)] for k in _sorted(value)]]
+        return ["other", kind.__name__[:100]]
+
+    def restore(desc):
+        kind, payload = desc
+        if kind == "module":
+            _import(payload)
+            return _modules[payload]
+        if kind == "float":
+            return _float(payload)
+        if kind in ("list", "tuple"):
+            items = [restore(v) for v in payload]
+            return items if kind == "list" else _tuple(items)
+        if kind == "dict":
+            return _dict((k, restore(v)) for k, v in payload)
+        if kind in ("int", "bool", "none", "str"):
+            return payload
+        raise ValueError("cannot restore a %s" % payload)
+
+    def cell_line(frame, filename):
+        while frame is not None:
+            if frame.f_code.co_filename == filename:
+                return frame.f_lineno
+            frame = frame.f_back
+        return None
+
+    def hint(exc):
+        if isinstance(exc, RuntimeError) and "can't start new thread" in _str(exc):
+            return hints[errno.EAGAIN].format(**limits)
+        if isinstance(exc, OSError) and exc.errno in hints:
+            return hints[exc.errno].format(**limits)
+        if isinstance(exc, OSError) and exc.errno in sandbox_errnos and limits.get("sandboxed"):
+            return sandbox_hint
+        return None
+
+    def text_of(exc):
+        try:
+            return _str(exc)[:500]
+        except BaseException:  # noqa: B902 - a student's __str__ may raise anything
+            return "(the exception's text could not be read)"
+
+    def report(task, namespace, stdout, error, before):
+        names = {}
+        for name in task.get("report", []):
+            names[name] = describe(namespace[name], [max_items]) if name in namespace else None
+        found = {"error": error, "stdout": stdout[:stdout_keep], "names": names,
+                 "generator": _list(_getstate()[1])}
+        if task.get("snapshot"):
+            found["before"] = before
+        return found
+
+    def snapshot(namespace):
+        return {"names": {k: describe(v, [max_items]) for k, v in _sorted(namespace.items())
+                          if not k.startswith("__")},
+                "generator": _list(_getstate()[1])}
+
+    def run_task(task):
+        namespace = {"__name__": "__main__", "__builtins__": builtins}
+        before = task["before"]
+        if "state" in before:
+            for name, desc in before["state"]["names"].items():
+                namespace[name] = restore(desc)
+            _setstate((3, _tuple(before["state"]["generator"]), None))
+        else:
+            _seed(before["seed"])
+            for name in before.get("imports", []):
+                _import(name)
+                namespace[name] = _modules[name]
+            for source in before.get("cells", []):
+                _exec(_compile(source, "<reference>", "exec"), namespace)
+        state = snapshot(namespace) if task.get("snapshot") else None
+        current = {"cell": 0}
+
+        def output_full():
+            index = current["cell"]
+            message = ("it printed more than %d characters (the grader's output limit)"
+                       % limits["output_chars"])
+            error = {"cell": index, "type": "OutputLimitExceeded", "message": message,
+                     "line": cell_line(_getframe(1), "<cell %d>" % index)}
+            reports.append(report(task, namespace, _sio_getvalue(captured), error, state))
+            emit()
+            _exit(0)
+
+        captured = _Capture(limits["output_chars"], output_full, _sio_write, _len)
+        error = None
+        real_stdout = sys.stdout
+        sys.stdout = captured
+        try:
+            for index, source in _enumerate(task["cells"]):
+                current["cell"] = index
+                try:
+                    _exec(_compile(source, "<cell %d>" % index, "exec"), namespace)
+                except BaseException as exc:  # noqa: B902 - SystemExit too: the cell must finish
+                    frames = _extract_tb(exc.__traceback__)
+                    lines = [f.lineno for f in frames if f.filename == "<cell %d>" % index]
+                    message = text_of(exc)
+                    why = hint(exc)
+                    if why:
+                        message += " (%s)" % why
+                    line = lines[-1] if lines else getattr(exc, "lineno", None)
+                    error = {"cell": index, "type": _type(exc).__name__[:100], "message": message,
+                             "line": line if _type(line) is _int else None}
+                    break
+        finally:
+            sys.stdout = real_stdout
+        return report(task, namespace, _sio_getvalue(captured), error, state)
+
+    for task in job["tasks"]:
+        reports.append(run_task(task))
+    emit()
+
+
+class _Capture(io.StringIO):
+    """stdout that keeps the first ``limit`` characters and ends the run beyond them."""
+
+    def __init__(self, limit, on_full, write, length):
+        io.StringIO.__init__(self)
+        self._limit, self._on_full, self._count = limit, on_full, 0
+        self._sio_write, self._len = write, length
+
+    def write(self, text):
+        self._count += self._len(text)
+        if self._count > self._limit:
+            self._on_full()
+        return self._sio_write(self, text)
 
 
 if __name__ == "__main__":

@@ -1,68 +1,142 @@
 """The student's notebook kernel during ``nbgrader autograde``: sandboxed, limited, capped.
 
 ``SandboxedExecute`` (in nbgrader_config.py, in place of ``GuardedExecute``) is
-:class:`GuardedExecute` with two additions:
+:class:`GuardedExecute` with three additions:
 
 - the kernel is started by :class:`SandboxedKernelManager`, which wraps the kernelspec's argv
   with :func:`autograder.sandbox.command`: bubblewrap, a fresh unprivileged uid, no network (the kernel
-  talks to nbgrader over ZeroMQ ``ipc`` sockets in a private folder bound into the sandbox),
+  talks to nbgrader over ZeroMQ ``ipc`` sockets in a 1 MiB tmpfs only the sandbox has),
   a clean environment, and rlimits for memory, processes, CPU and file size. Its working folder
   (``autograded/<student>/<assignment>/``, where nbgrader puts the notebook) becomes a
   size-capped tmpfs holding that folder's files read-only; nothing else of the course exists;
-- outputs are capped in characters while they arrive (:class:`autograder.output_limit.CapOutput`).
+- outputs are capped in characters while they arrive (:class:`autograder.output_limit.CapOutput`);
+- when the caller opened no :func:`autograder.sandbox.budget` (stock ``nbgrader autograde``), each
+  notebook gets one (:func:`autograder.sandbox.auto_budget`).
 
-The per-cell time limit stays nbgrader's ``Execute.timeout``; GuardedExecute turns a kernel that
-ignores the interrupt into a failed cell.
+The per-cell time limit stays nbgrader's ``Execute.timeout``, inside the notebook's time budget
+(``GuardedExecute.notebook_timeout``); GuardedExecute turns a dead or stuck kernel into a failed
+cell, and fails every later graded cell with the reason.
 """
+import math
 import os
+import re
 import shutil
+import subprocess
 import tempfile
+import threading
 from pathlib import Path
+from time import monotonic, sleep
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import DottedObjectName, Enum, Integer, Type, Unicode
+import zmq
 
 from . import sandbox
 from .output_limit import CapOutput
 from .preprocessors import failed_check
+from .quiz import TEST_ID
 
 # Environment variables the kernel may inherit from the grader (everything else is dropped:
 # the grader's environment can hold tokens and paths into the course).
+# Where the notebook's folder appears inside the sandbox: never the host path of the course.
+WORKDIR = Path("/home/student")
 KEEP_ENV = ("NBGRADER_EXECUTION", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED")
 
 
 class GuardedExecute(Execute):
-    """nbgrader's Execute, but a dead or unresponsive kernel fails the cell, not the submission.
+    """nbgrader's Execute, but a dead or unresponsive kernel fails the cell, not the submission,
+    and the notebook has a total time budget.
 
     Stock nbgrader aborts the whole notebook (and the student gets no grades at all) when the
     kernel dies or ignores the interrupt after a timeout. Here the cell gets an error output
-    saying so, the remaining cells are left unexecuted, and grading goes on.
+    saying so, and grading goes on. Fail closed: once the kernel is gone or the time budget has
+    run out, no later cell is executed and every later graded code cell gets an error output
+    naming the reason (nbgrader would give an unexecuted test cell full marks).
     """
 
+    notebook_timeout = Integer(
+        120, help="Seconds the whole notebook may run in the kernel; each cell gets at most "
+                  "what is left (and at most Execute.timeout). 0: no budget.").tag(config=True)
+
     def preprocess(self, nb, resources=None, km=None):
-        self._halted = False
+        self._halted = None  # why no more cells run
+        self._deadline = monotonic() + self.notebook_timeout if self.notebook_timeout else None
         return super().preprocess(nb, resources, km)
 
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        if self._deadline is None or cell is None:
+            return timeout
+        left = max(1, math.ceil(self._deadline - monotonic()))
+        return left if timeout is None else min(timeout, left)
+
+    def _budget_reason(self, when: str) -> str:
+        return (f"The notebook's time budget of {self.notebook_timeout} s ran out {when} (the "
+                "time limit for the whole notebook).")
+
     def preprocess_cell(self, cell, resources, index):
-        if self._halted:
+        if self._halted is None and self._deadline is not None and monotonic() >= self._deadline:
+            self._halted = self._budget_reason("before this cell")
+            self.log.warning("cell %d: %s Later cells are not executed.", index, self._halted)
+        if self._halted is not None:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+                failed_check(cell, self._halted + " This cell was not executed.", ename="NotExecuted")
             return cell, self.resources
+        budget = sandbox.active()
+        oom_before = budget.oom_kills() if budget else 0
+        timeout = self._get_timeout(cell)
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            reason = "The kernel died while running this cell (os._exit, a crash, or the memory limit)."
-        except CellTimeoutError:
-            reason = (f"This cell ran past the {self.timeout} s time limit and ignored the "
-                      "interrupt, so the kernel was stopped.")
+            if budget is not None and budget.oom_kills() > oom_before:
+                reason = (f"The kernel died while running this cell: the submission ran out of "
+                          f"its memory budget ({budget.memory_mb} MiB, the memory limit).")
+            else:
+                reason = "The kernel died while running this cell (os._exit, a crash, or the memory limit)."
+        except CellTimeoutError as exc:
+            if "IOPub" in str(exc):  # the end-of-cell message was lost in a flood of messages
+                reason = ("The end of this cell never reached the grader: its messages flooded or "
+                          "broke the kernel's channel (output limit), so the kernel was stopped.")
+            else:
+                reason = (f"This cell ran past the {timeout} s time limit and ignored the "
+                          "interrupt, so the kernel was stopped.")
+        else:
+            if self._deadline is not None and monotonic() >= self._deadline and any(
+                    out.get("ename") == "CellTimeoutError" for out in cell.get("outputs", [])):
+                reason = self._budget_reason("while this cell ran")
+                self.log.warning("cell %d: %s Later cells are not executed.", index, reason)
+                failed_check(cell, reason, ename="TimeBudgetExceeded")
+                self._halted = self._budget_reason("before this cell")
+            return cell, resources
         self.log.warning("cell %d: %s Later cells are not executed.", index, reason)
         failed_check(cell, reason + " Later cells were not executed.", ename="KernelStopped")
-        self._halted = True
+        self._halted = "The kernel was stopped at an earlier cell (%s)." % reason.rstrip(".")
         return cell, self.resources
 
 
+class SandboxedKernelClient(AsyncKernelClient):
+    """The client of a sandboxed kernel, without the heartbeat channel: its thread blocks for
+    good on a kernel that broke its own socket (and the grader with it, when it joins the
+    thread). Whether the kernel lives is the kernel manager's to say (its process)."""
+
+    def start_channels(self, shell=True, iopub=True, stdin=True, hb=True, control=True):
+        super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control)
+
+
 class SandboxedKernelManager(AsyncKernelManager):
-    """An AsyncKernelManager whose kernel process runs in the course sandbox."""
+    """An AsyncKernelManager whose kernel process runs in the course sandbox.
+
+    The kernel's ZeroMQ ``ipc`` sockets live in a 1 MiB tmpfs that exists only inside the
+    sandbox (gone with it, even when the grader is killed); the grader reaches them through
+    ``/proc/<sandbox pid>/root``. The notebook's folder appears at :data:`WORKDIR` (an empty tmpfs
+    with the folder's files bound read-only), not at its host path. The connection file and the
+    sandbox's passwd/group are in a private 0700 folder of the grader's, read-only in the sandbox.
+    The kernel's stdin, stdout and stderr are pipes and /dev/null, never the grader's own
+    descriptors (its log).
+    """
 
     memory_mb = Integer(2048, help="Address space of the kernel process (RLIMIT_AS), MiB.").tag(config=True)
     processes = Integer(64, help="Processes + threads the kernel may have (RLIMIT_NPROC).").tag(config=True)
@@ -70,23 +144,25 @@ class SandboxedKernelManager(AsyncKernelManager):
                                     "Execute.timeout).").tag(config=True)
     file_mb = Integer(64, help="Largest file the kernel may write, MiB.").tag(config=True)
     scratch_mb = Integer(256, help="Size of the kernel's writable working folder (tmpfs), MiB.").tag(config=True)
+    client_class = DottedObjectName("autograder.kernel.SandboxedKernelClient")
+    client_factory = Type(SandboxedKernelClient, klass=AsyncKernelClient)
+    sockets_kb = Integer(1024, help="Size of the tmpfs holding the kernel's ipc sockets, KiB.").tag(config=True)
 
-    _sockets = None
+    _private = None
     _mode = None
     _uid = None
+    _stderr_tail = b""
 
     async def _async_pre_start_kernel(self, **kw):
         self._mode = sandbox.warn_if_unsandboxed()
-        if self._mode.sandboxed and self._sockets is None:
-            # Private folder for the connection file and the ipc sockets, shared with the sandbox.
-            self._sockets = Path(tempfile.mkdtemp(prefix="autograder-kernel-"))
+        if self._mode.sandboxed and self._private is None:
+            self._private = private_folder()
             if self._mode.switches_uid:
                 self._uid = sandbox.new_uid()
-                os.chown(self._sockets, self._uid, self._uid)
             self.transport = "ipc"
             self.cache_ports = False
-            self.connection_file = str(self._sockets / "kernel.json")
-            self.ip = str(self._sockets / "ipc")
+            self.connection_file = str(self._private / "kernel.json")
+            self.ip = str(self._private / "ipc" / "kernel")
         if self._mode.sandboxed and self.kernel_spec is not None:
             # A SIGINT to the process group would hit bwrap (outside the sandbox's session) and
             # tear the sandbox down; ipykernel's interrupt_request interrupts from the inside.
@@ -111,26 +187,128 @@ class SandboxedKernelManager(AsyncKernelManager):
                        MPLCONFIGDIR="/tmp/.matplotlib", JUPYTER_RUNTIME_DIR="/tmp/.jupyter",
                        PYTHONNOUSERSITE="1", JPY_PARENT_PID="1")  # no parent poller: pid 1 is bwrap
             readable = sorted(cwd.iterdir()) if cwd.is_dir() else []
-            kernel_cmd = sandbox.command(kernel_cmd, cwd=cwd, limits=limits, readable=readable,
-                                         writable=[self._sockets], env=env, scratch_mb=self.scratch_mb,
-                                         mode=mode, private=self._sockets, uid=self._uid)
+            sockets = Path(self.ip).parent
+            kernel_cmd = sandbox.command(kernel_cmd, cwd=cwd, limits=limits,
+                                         readable=[*readable, self.connection_file], env=env,
+                                         scratch_mb=self.scratch_mb, mode=mode, private=self._private,
+                                         uid=self._uid, scratch=[(sockets, self.sockets_kb / 1024)],
+                                         workdir=WORKDIR / cwd.name)
         else:
             kernel_cmd = sandbox.command(kernel_cmd, cwd=cwd, limits=limits, mode=mode)
         self.log.debug("sandboxed kernel: %s", kernel_cmd)
-        return await super()._async_launch_kernel(kernel_cmd, **kw)
+        kw.update(stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        process = self.provisioner.process
+        threading.Thread(target=self._keep_tail, args=(process.stderr,), daemon=True).start()
+        if mode.sandboxed:
+            self.ip = "/proc/%d/root%s" % (_sandbox_pid(process, self), self.ip)
+
+    def _connect_control_socket(self):
+        super()._connect_control_socket()
+        # A kernel that breaks its end of the channel (e.g. writes garbage into its own sockets)
+        # must not block the grader forever in a send: give up after a second, then kill.
+        self._control_socket.setsockopt(zmq.SNDTIMEO, 1000)
+
+    async def _async_interrupt_kernel(self):
+        try:
+            await super()._async_interrupt_kernel()
+        except zmq.Again:
+            self.log.warning("the kernel takes no interrupt request (its channel is broken or full)")
+
+    async def _async_request_shutdown(self, restart: bool = False):
+        try:
+            await super()._async_request_shutdown(restart=restart)
+        except zmq.Again:
+            self.log.warning("the kernel takes no shutdown request; it will be killed")
+
+    interrupt_kernel = _async_interrupt_kernel
+    request_shutdown = _async_request_shutdown
+
+    def _keep_tail(self, stream, size: int = 2000):
+        """Read the kernel's stderr to its end, keeping only the last ``size`` bytes."""
+        with stream:
+            for chunk in iter(lambda: stream.read1(65536), b""):
+                self._stderr_tail = (self._stderr_tail + chunk)[-size:]
+
+    @property
+    def stderr_tail(self) -> str:
+        """The end of what the kernel (or bwrap) wrote to stderr, for the grader's log."""
+        return self._stderr_tail.decode("utf-8", "replace")
 
     async def _async_cleanup_resources(self, restart: bool = False):
         await super()._async_cleanup_resources(restart=restart)
-        if self._sockets is not None and not restart:
-            shutil.rmtree(self._sockets, ignore_errors=True)
-            self._sockets = None
+        if self._private is not None and not restart:
+            shutil.rmtree(self._private, ignore_errors=True)
+            self._private = None
 
     cleanup_resources = _async_cleanup_resources
 
 
+PRIVATE_PREFIX = "autograder-kernel-"
+
+
+def private_folder() -> Path:
+    """A fresh 0700 folder of the grader's for one kernel; stale ones of dead graders go first."""
+    tmp = Path(tempfile.gettempdir())
+    for old in tmp.glob(PRIVATE_PREFIX + "*"):
+        parts = old.name[len(PRIVATE_PREFIX):].split("-")
+        if len(parts) >= 3 and parts[0].isdigit() and sandbox._start_time(int(parts[0])) != parts[1]:
+            shutil.rmtree(old, ignore_errors=True)
+    owner = "%s%d-%s-" % (PRIVATE_PREFIX, os.getpid(), sandbox._start_time(os.getpid()))
+    return Path(tempfile.mkdtemp(prefix=owner))
+
+
+def _sandbox_pid(process, km, seconds: float = 30) -> int:
+    """The pid of bwrap's child (in the sandbox's namespaces) of the bwrap ``process``."""
+    deadline, pid = monotonic() + seconds, process.pid
+    while monotonic() < deadline and process.poll() is None:
+        try:
+            children = Path("/proc/%d/task/%d/children" % (pid, pid)).read_text().split()
+        except OSError:
+            children = []
+        if children:
+            return int(children[0])
+        sleep(0.005)
+    sleep(0.1)  # let the stderr reader catch up
+    raise RuntimeError("the kernel's sandbox did not start: %r" % km.stderr_tail[-500:])
+
+
 class SandboxedExecute(CapOutput, GuardedExecute):
-    """GuardedExecute with the kernel in the sandbox and the outputs capped while they arrive."""
+    """GuardedExecute with the kernel in the sandbox and the outputs capped while they arrive.
+
+    When no budget is active (stock ``nbgrader autograde``), each notebook gets its own
+    :func:`autograder.sandbox.auto_budget`, covering its kernel and its re-executions.
+    """
+
+    budget_memory_mb = Integer(sandbox.BUDGET_MEMORY_MB, help="Memory (incl. memfd and tmpfs "
+                               "pages) of a notebook's sandboxes together, when the caller opened "
+                               "no budget (stock nbgrader autograde), MiB.").tag(config=True)
+    budget_processes = Integer(sandbox.BUDGET_PROCESSES, help="Processes + threads of a "
+                               "notebook's sandboxes together, when the caller opened no "
+                               "budget.").tag(config=True)
+
+    no_kernel_for = Unicode(TEST_ID.pattern, help="A notebook whose every grade cell has a grade_id "
+                            "matching this regex is judged wholly outside the kernel (the quiz is "
+                            "parsed, never run): no kernel is started for it. Empty: always run."
+                            ).tag(config=True)
+    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate",
+                           help="A sandboxed kernel holds nothing to save: the sandbox is torn down "
+                                "at once.").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(*args, **kwargs)
+
+    def judged_outside(self, nb) -> bool:
+        ids = [cell.metadata.nbgrader.get("grade_id", "") for cell in nb.cells
+               if cell.metadata.get("nbgrader", {}).get("grade")]
+        return bool(self.no_kernel_for and ids) and all(re.match(self.no_kernel_for, i) for i in ids)
+
+    def preprocess(self, nb, resources=None, km=None):
+        if self.judged_outside(nb):
+            self.log.info("Not executing: every grade cell of this notebook is judged outside the kernel")
+            return nb, resources
+        info = (resources or {}).get("nbgrader", {})
+        sandbox.auto_budget("%s-%s" % (info.get("student", "student"), info.get("notebook", "notebook")),
+                            self.budget_memory_mb, self.budget_processes)
+        return super().preprocess(nb, resources, km)

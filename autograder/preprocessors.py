@@ -4,15 +4,16 @@ Each does one transformation: ``ClearTags`` closes a hole in the stock pipeline 
 preprocessors are in :mod:`autograder.kernel`); ``ReexecuteSteps`` replaces the kernel's verdict on the step test cells with one made
 outside the kernel.
 """
-import re
+import json
 import sys
+from pathlib import Path
 
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Float, Integer, Unicode
+from traitlets import Float, Int, Integer, List, Unicode
 
-from . import expected, steps
-from .reexecute import Limits, run_cells
+from . import expected, reexecution_seeds, steps
+from .reexecute import Limits, run_tasks
 
 
 def failed_check(cell, message: str, ename: str = "GraderCheckFailed") -> None:
@@ -62,10 +63,12 @@ class ClearTags(NbGraderPreprocessor):
 class ReexecuteSteps(NbGraderPreprocessor):
     """Grade the step test cells by re-running the student's step cells outside the kernel.
 
-    Reads each step's source from the notebook being graded (by grade_id), runs it in fresh
-    ``python -I`` processes under the grader's seeds (see :mod:`autograder.steps`) and sets the
-    outputs of the cells ``test_<step>`` / ``test_<step>_<word>`` to the verdict, whatever the
-    kernel printed there.
+    The steps come from the derived data (``expected_file``: the assignment's declaration, the
+    reference cells, the task seed's outcomes; see :mod:`autograder.steps`). For the notebook it
+    declares, each step's cell (read from the notebook being graded, by grade_id) runs in fresh
+    sandboxed ``python -I`` processes, one per seed, starting from the reference state as data;
+    the reference outcome for each secret seed is computed now, in a process of its own. The
+    verdict becomes the output of the step's test cells, whatever the kernel printed there.
     """
 
     timeout = Float(10.0, help="Wall-clock seconds one re-execution may take.").tag(config=True)
@@ -73,30 +76,83 @@ class ReexecuteSteps(NbGraderPreprocessor):
     memory_mb = Integer(1024, help="Address space of one re-execution, in MiB.").tag(config=True)
     output_bytes = Integer(1 << 20, help="Bytes one re-execution may print.").tag(config=True)
     python = Unicode(sys.executable, help="Interpreter for the re-executions.").tag(config=True)
+    expected_file = Unicode(str(expected.STORE), help="The derived grading data (python -m "
+                            "autograder.expected).").tag(config=True)
+    seeds = List(Int(), help="The seeds to grade under, task seed first. Empty (default): the "
+                 "task seed and fresh secret seeds drawn for each notebook.").tag(config=True)
 
-    _TEST_ID = re.compile(r"^test_(step\d+)(?:_\w+)?$")
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.data = _load(self.expected_file)  # built before the notebook's kernel starts
 
     def preprocess(self, nb, resources):
-        targets = grade_cells_matching(nb, self._TEST_ID)
+        data = self.data
+        decl = steps.declaration(data["declaration"])
+        if resources.get("nbgrader", {}).get("notebook", Path(decl.notebook).stem) != Path(decl.notebook).stem:
+            return nb, resources
+        tests = {test: step for step in decl.steps for test in step.tests}
+        targets = [(cell, tests[cell.metadata.nbgrader["grade_id"]]) for cell in nb.cells
+                   if cell.metadata.get("nbgrader", {}).get("grade")
+                   and cell.metadata.nbgrader.get("grade_id") in tests]
         if not targets:
             return nb, resources
-        verdicts = self.verdicts(answer_sources(nb), {step for _, step in targets})
+        verdicts = self.verdicts(answer_sources(nb), {step.id for _, step in targets}, data)
         for cell, step in targets:
-            show_verdict(cell, verdicts[step])
+            show_verdict(cell, verdicts[step.id])
         return nb, resources
 
-    def verdicts(self, answers: dict, wanted) -> dict:
-        """Verdict per step named in ``wanted``, from the answers by grade_id."""
-        data = expected.load()
-        limits = Limits(seconds=self.timeout, cpu_seconds=self.cpu_seconds,
-                        memory_mb=self.memory_mb, output_bytes=self.output_bytes)
+    def limits(self) -> Limits:
+        return Limits(seconds=self.timeout, cpu_seconds=self.cpu_seconds,
+                      memory_mb=self.memory_mb, output_bytes=self.output_bytes)
+
+    def verdicts(self, answers: dict, wanted, data: dict) -> dict:
+        """Verdict per step id in ``wanted``, from the answers by grade_id."""
+        decl = steps.declaration(data["declaration"])
+        seeds = list(self.seeds) or reexecution_seeds.draw(data)
+        if len(set(seeds)) != len(seeds) or decl.task_seed not in seeds:
+            raise ValueError("ReexecuteSteps.seeds must hold the task seed %d and no seed twice"
+                             % decl.task_seed)
+        references = {seed: self.references(data, seed) for seed in seeds}
         verdicts = {}
-        for step in sorted(wanted):
-            if step not in answers:
-                verdicts[step] = steps.Verdict(False, f"The answer cell for {step} is missing from the notebook.")
+        for step in decl.steps:
+            if step.id not in wanted:
                 continue
-            runs = [run_cells(cells, seed, limits, python=self.python)
-                    for seed, cells in steps.jobs(step, answers[step], data)]
-            verdicts[step] = steps.judge(step, runs, data)
-            self.log.info("%s: %s", step, verdicts[step].message)
+            if step.id not in answers:
+                verdicts[step.id] = steps.Verdict(False, f"The answer cell for {step.id} is missing from the notebook.")
+                continue
+            runs = []  # the task seed first; stop at the first failing seed (a pass needs them all)
+            for seed in sorted(seeds, key=lambda s: s != decl.task_seed):
+                before = references[seed][step.id]["before"]
+                runs.append((seed, run_tasks([steps.student_task(step, answers[step.id], before)],
+                                             self.limits(), python=self.python)))
+                verdict = steps.judge(step, runs, {s: references[s][step.id] for s, _ in runs}, decl.task_seed)
+                if not verdict.passed:
+                    break
+            verdicts[step.id] = verdict
+            self.log.info("%s: %s", step.id, verdict.message)
         return verdicts
+
+    def references(self, data: dict, seed: int) -> dict:
+        """The reference outcomes under ``seed``; the task seed's once per process, checked
+        against the stored ones (a grader whose reference no longer gives them must not grade)."""
+        decl = steps.declaration(data["declaration"])
+        if seed != decl.task_seed:
+            return expected.references(data, seed, self.limits(), self.python)
+        key = (json.dumps(data, sort_keys=True), self.python)
+        if key not in _TASK_REFERENCES:
+            found = expected.references(data, seed, self.limits(), self.python)
+            if {step: f["outcome"] for step, f in found.items()} != data["outcomes"]:
+                raise RuntimeError("the reference solution no longer gives the stored expected values "
+                                   "under the task seed: run `python -m autograder.expected`")
+            _TASK_REFERENCES[key] = found
+        return _TASK_REFERENCES[key]
+
+
+_TASK_REFERENCES = {}  # (data, python) -> the task seed's reference outcomes, once per process
+_DATA = {}  # expected_file -> its data, read once per process before any kernel runs
+
+
+def _load(path: str) -> dict:
+    if path not in _DATA:
+        _DATA[path] = expected.load(Path(path))
+    return _DATA[path]

@@ -1,5 +1,9 @@
 """Parent side of a re-execution: one fresh, limited, sandboxed ``python -I`` process per job.
 
+The report the process writes is untrusted input: :func:`parse_reports` accepts exactly one
+report line that follows the harness's schema (exact keys, types and bounded sizes), and
+anything else is a failed run with a fixed reason, never an exception.
+
 The process runs in the course sandbox (:mod:`autograder.sandbox`: bubblewrap, its own uid,
 no network, nothing of the course visible but ``harness.py``) unless the caller passes its own
 ``wrapper``; without bubblewrap it runs with the rlimits only, and says so loudly.
@@ -35,19 +39,29 @@ class Limits:
 
 @dataclass
 class Run:
-    """Outcome of one re-execution: the harness's report, or why there is none."""
+    """Outcome of one re-execution: the harness's reports (one per task), or why there are none."""
 
-    report: Optional[dict]
+    reports: Optional[list]
     returncode: Optional[int]
     timed_out: bool
     output_full: bool
     stderr: str
+    malformed: Optional[str] = None  # why the report could not be accepted (a fixed phrase)
+
+    @property
+    def report(self) -> Optional[dict]:
+        """The report of the first (for a student's run: the only) task."""
+        return self.reports[0] if self.reports else None
 
     @property
     def failure(self) -> Optional[str]:
-        """Why the process produced no report, in words for the student (None if it did)."""
-        if self.report is not None:
+        """Why the process left no valid report, in words for the student (None if it did).
+
+        Only fixed phrases: nothing the student's process wrote is quoted."""
+        if self.reports is not None:
             return None
+        if self.malformed:
+            return "it left no report the grader can accept (%s)" % self.malformed
         if self.timed_out:
             return "it was stopped at the time limit (an endless loop?)"
         sig = -self.returncode if self.returncode and self.returncode < 0 else None
@@ -74,15 +88,21 @@ def _limit(limits: Limits, nproc: bool = True):
 
 
 def run_cells(cells, seed: int, limits: Limits = Limits(), python: str = sys.executable,
-              wrapper=None) -> Run:
-    """Run ``cells`` (sources) in order in a fresh interpreter seeded with ``seed``.
+              wrapper=None, report=()) -> Run:
+    """Run ``cells`` (sources) in order in a fresh interpreter seeded with ``seed``."""
+    task = {"before": {"seed": seed}, "cells": list(cells), "report": list(report)}
+    return run_tasks([task], limits, python, wrapper)
+
+
+def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wrapper=None) -> Run:
+    """Run the harness ``tasks`` (see :mod:`autograder.harness`) in one fresh interpreter.
 
     ``wrapper`` is an argv prefix placed before the interpreter; None (the default) means the
-    course sandbox (:func:`autograder.sandbox.command`), ``()`` means none.
-    """
+    course sandbox (:func:`autograder.sandbox.command`), ``()`` means none. The job goes in on
+    stdin (never on a command line, which ``/proc`` shows to the sandbox)."""
     token = secrets.token_hex(16)
     mode = sandbox.warn_if_unsandboxed() if wrapper is None else None
-    job = json.dumps({"token": token, "seed": seed, "cells": list(cells),
+    job = json.dumps({"token": token, "tasks": list(tasks),
                       "limits": {"output_chars": limits.output_bytes,
                                  "processes": limits.processes, "memory_mb": limits.memory_mb,
                                  "sandboxed": bool(mode and mode.sandboxed)}})
@@ -100,6 +120,7 @@ def run_cells(cells, seed: int, limits: Limits = Limits(), python: str = sys.exe
         job_path = Path(scratch, "job.json")
         job_path.write_text(job, encoding="utf-8")
         with open(job_path, "rb") as job_in, open(out_path, "wb") as out, open(err_path, "wb") as err:
+            job_path.unlink()
             proc = subprocess.Popen(
                 argv, stdin=job_in, stdout=out,
                 stderr=err, cwd=work, start_new_session=True,
@@ -110,13 +131,13 @@ def run_cells(cells, seed: int, limits: Limits = Limits(), python: str = sys.exe
             finally:
                 _kill_group(proc)
         stdout = out_path.read_bytes()
-        report = _find_report(stdout, token)
+        reports, malformed = parse_reports(stdout, token, tasks)
         stderr = err_path.read_bytes()[-4000:].decode("utf-8", "replace")
     returncode = proc.returncode
     if mode and mode.sandboxed and returncode > 128:  # bwrap reports a killed child as 128 + signal
         returncode = 128 - returncode
-    return Run(report, returncode, timed_out and report is None,
-               len(stdout) >= limits.output_bytes, stderr)
+    return Run(reports, returncode, timed_out and reports is None,
+               len(stdout) >= limits.output_bytes, stderr, malformed)
 
 
 def _exited_within(proc: subprocess.Popen, seconds: float) -> bool:
@@ -137,8 +158,99 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _find_report(stdout: bytes, token: str) -> Optional[dict]:
-    for line in stdout.decode("utf-8", "replace").splitlines():
-        if line.startswith(token):
-            return json.loads(line[len(token):])
-    return None
+# ---------------------------------------------------------------- reading a report, strictly
+
+class Malformed(ValueError):
+    """A report that does not follow the schema (its message is a fixed phrase)."""
+
+
+GENERATOR_WORDS, WORD = 625, 1 << 32
+MAX_TEXT, MAX_ITEMS, MAX_DEPTH = 20000, 10000, 8
+MAX_NODES = 100000  # per value: the harness's 10 000, plus the "too large" leaves it may add
+_SCALARS = {"int": int, "bool": bool, "none": type(None), "float": str, "str": str, "module": str,
+            "other": str}
+
+
+def parse_reports(stdout: bytes, token: str, tasks) -> tuple:
+    """``(reports, None)`` if ``stdout`` holds exactly one valid report line for ``tasks``, else
+    ``(None, why)``, or ``(None, None)`` when there is no report line at all."""
+    lines = [line for line in stdout.split(b"\n") if line.startswith(token.encode("ascii"))]
+    if not lines:
+        return None, None
+    if len(lines) > 1:
+        return None, "more than one report"
+    try:
+        data = json.loads(lines[0][len(token):].decode("utf-8"))
+        _keys(data, {"reports"})
+        reports = data["reports"]
+        if type(reports) is not list or len(reports) != len(tasks):
+            raise Malformed("wrong number of task reports")
+        for report, task in zip(reports, tasks):
+            _check_report(report, task)
+    except Malformed as why:
+        return None, str(why)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None, "not valid JSON"
+    return reports, None
+
+
+def _keys(value, keys):
+    if type(value) is not dict or set(value) != set(keys):
+        raise Malformed("unexpected fields")
+
+
+def _check_report(report, task):
+    _keys(report, {"error", "stdout", "names", "generator", *(["before"] if task.get("snapshot") else [])})
+    error = report["error"]
+    if error is not None:
+        _keys(error, {"cell", "type", "message", "line"})
+        if not (type(error["cell"]) is int and _text(error["type"], 100) and _text(error["message"], 2000)
+                and (error["line"] is None or type(error["line"]) is int)):
+            raise Malformed("ill-typed error")
+    if not _text(report["stdout"], MAX_TEXT):
+        raise Malformed("ill-typed output")
+    names = report["names"]
+    _keys(names, task.get("report", []))
+    for value in names.values():
+        if value is not None:
+            _check_value(value, [MAX_NODES])
+    _check_generator(report["generator"])
+    if task.get("snapshot"):
+        _keys(report["before"], {"names", "generator"})
+        if type(report["before"]["names"]) is not dict:
+            raise Malformed("ill-typed state")
+        for value in report["before"]["names"].values():
+            _check_value(value, [MAX_NODES])
+        _check_generator(report["before"]["generator"])
+
+
+def _text(value, limit) -> bool:
+    return type(value) is str and len(value) <= limit
+
+
+def _check_generator(state):
+    if not (type(state) is list and len(state) == GENERATOR_WORDS
+            and all(type(w) is int and 0 <= w < WORD for w in state[:-1])
+            and type(state[-1]) is int and 0 <= state[-1] <= GENERATOR_WORDS - 1):
+        raise Malformed("ill-typed generator state")
+
+
+def _check_value(value, budget, depth=0):
+    """A value description of :mod:`autograder.harness`: ``[kind, payload]``, bounded."""
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_DEPTH or type(value) is not list or len(value) != 2:
+        raise Malformed("ill-typed value")
+    kind, payload = value
+    if kind in _SCALARS:
+        if type(payload) is not _SCALARS[kind] or (type(payload) is str and len(payload) > MAX_TEXT):
+            raise Malformed("ill-typed value")
+    elif kind in ("list", "tuple") and type(payload) is list and len(payload) <= MAX_ITEMS:
+        for item in payload:
+            _check_value(item, budget, depth + 1)
+    elif kind == "dict" and type(payload) is list and len(payload) <= MAX_ITEMS:
+        for pair in payload:
+            if type(pair) is not list or len(pair) != 2 or not _text(pair[0], MAX_TEXT):
+                raise Malformed("ill-typed value")
+            _check_value(pair[1], budget, depth + 1)
+    else:
+        raise Malformed("ill-typed value")

@@ -69,7 +69,7 @@ def _status(status, reason, detail, recorded):
 def _diagnose(folder: Path, notebooks: list, error: str):
     """Why nbgrader could not grade the submission in ``folder``."""
     if not folder.is_dir():
-        return "notebook missing", f"no submission folder {folder}"
+        return "notebook missing", "no submission folder"
     found = sorted(p.name for p in folder.glob("*.ipynb"))
     for name in notebooks:  # a broken file is what stopped nbgrader, whatever else is missing
         path = folder / f"{name}.ipynb"
@@ -77,12 +77,12 @@ def _diagnose(folder: Path, notebooks: list, error: str):
             json.loads(path.read_bytes())
         except OSError:
             continue
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             return "notebook not JSON", f"{name}.ipynb: {exc}"
     missing = [f"{name}.ipynb" for name in notebooks if not (folder / f"{name}.ipynb").is_file()]
     if missing:
         extra = f" (found: {', '.join(found)})" if found else ""
-        return "notebook missing", f"no {', '.join(missing)} in {folder}{extra}"
+        return "notebook missing", f"no {', '.join(missing)} in the submission{extra}"
     last = error.strip().splitlines()[-1] if error.strip() else "nbgrader failed"
     return "grading error", last
 
@@ -91,7 +91,7 @@ def _cell_ids(folder: Path, notebook) -> dict:
     """{cell index: 'cell <grade_id>' or 'cell N'} of an autograded notebook, to locate incidents."""
     try:
         nb = json.loads((folder / f"{notebook}.ipynb").read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, RecursionError):
         return {}
     ids = {}
     for index, cell in enumerate(nb.get("cells", [])):
@@ -116,7 +116,7 @@ def check_messages(folder: Path, notebooks: list) -> dict:
     for name in notebooks:
         try:
             nb = json.loads((folder / f"{name}.ipynb").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue
         for cell in nb.get("cells", []):
             meta = cell.get("metadata", {}).get("nbgrader", {})

@@ -1,19 +1,26 @@
-"""Benchmark: stock sequential ``nbgrader autograde`` against ``python -m autograder grade``.
+"""Benchmark: stock sequential ``nbgrader autograde`` vs the local executor vs Dask, one run.
 
-    .venv/bin/python bench/grade_class.py [--students 40] [--runs 3] [--workers N] [--profile]
+    .venv/bin/python bench/grade_class.py [--students 40 200] [--runs 1] [--workers N]
+                                          [--dask-workers 2] [--dask-processes 2] [--profile]
+                                          [--json results.json]
 
-Builds a throwaway course (this repo's config and source/, the assignment generated) with a
-class of ``--students`` submissions cycling through the example class (right and wrong answers,
-a blank one; both notebooks), then per run grades a fresh copy with each command, checks that both gradebooks
-hold identical scores, and prints the wall-clock times, their medians and the ratio.
-``--profile`` also shows where one submission's time goes inside a grading process.
-Speed is measured here, never in the tests.
+For each class size: builds a throwaway course (this repo's config and source/, the assignment
+generated) with ``--students`` submissions cycling through the example class (right and wrong
+answers, a blank one; both notebooks); then per run grades a fresh copy of it three ways:
+
+- ``stock``: ``nbgrader autograde reproducibility``, sequential;
+- ``local``: ``python -m autograder grade reproducibility`` (the local worker processes);
+- ``dask``: the same command with ``--scheduler``, against a ``dask scheduler`` and
+  ``--dask-workers`` ``dask worker`` processes started on 127.0.0.1 before the clock starts
+  (each with ``--nworkers --dask-processes --nthreads 1``, each in its own empty folder).
+
+All gradebooks must hold identical scores. Prints (and with ``--json`` writes) wall-clock
+seconds, seconds per submission and the ratios; ``--profile`` adds where one submission's time
+goes (``bench/profile_submission.py``). Speed is measured here, never in the tests.
 """
 import argparse
-import cProfile
 import json
 import os
-import pstats
 import shutil
 import statistics
 import subprocess
@@ -24,7 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "reproducibility"
+MODES = ("stock", "local", "dask")
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from autograder.demo import example_answers  # noqa: E402
 from autograder.submissions import hand_in  # noqa: E402
@@ -54,7 +63,7 @@ def make_class(folder: Path, count: int) -> Path:
     names = sorted(kinds)
     for i in range(count):
         kind = names[i % len(names)]
-        hand_in(folder, f"s{i:02d}_{kind}", example_answers(kinds[kind]), ASSIGNMENT)
+        hand_in(folder, f"s{i:03d}_{kind}", example_answers(kinds[kind]), ASSIGNMENT)
     return folder
 
 
@@ -63,42 +72,12 @@ def scores(course: Path) -> dict:
     return cell_scores(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT)
 
 
-def profile_one_process(course: Path, students: int) -> None:
-    """Grade ``students`` submissions in this process as a worker does; print the breakdown."""
-    os.chdir(course)
-    started = time.perf_counter()
-    sys.modules.setdefault("rfc3987_syntax", None)  # as autograder.grade_worker does
-    from nbgrader.apps.autogradeapp import AutogradeApp
-    from nbgrader.converters import Autograde
-    from nbgrader.utils import temp_attrs
-    imported = time.perf_counter() - started
-    app = AutogradeApp()
-    app.initialize([ASSIGNMENT, "--force", "--log-level=ERROR"])
-    app.coursedir.assignment_id = ASSIGNMENT
-    who = sorted(os.listdir(course / "submitted"))[:students]
-    with temp_attrs(app.coursedir, student_id=who[0]):  # warm-up, not counted
-        Autograde(coursedir=app.coursedir, parent=app).start()
-    profiler = cProfile.Profile()
-    wall = time.perf_counter()
-    for student in who[1:]:
-        with temp_attrs(app.coursedir, student_id=student):
-            profiler.enable()
-            Autograde(coursedir=app.coursedir, parent=app).start()
-            profiler.disable()
-    wall = (time.perf_counter() - wall) / (len(who) - 1)
-    stats = pstats.Stats(profiler).stats
-
-    def cum(path_end, name):
-        return sum(v[3] for (file, _, func), v in stats.items() if file.endswith(path_end) and func == name)
-
-    n = len(who) - 1
-    kernel = cum("nbclient/client.py", "setup_kernel") / n
-    cells = cum("nbconvert/preprocessors/execute.py", "preprocess_cell") / n
-    reexec = cum("autograder/reexecute.py", "run_cells") / n
-    print(json.dumps({"import_seconds": round(imported, 2), "per_submission": {
-        "total": round(wall, 3), "kernel_start_stop": round(kernel, 3), "cells_in_kernel": round(cells, 3),
-        "reexecution_processes": round(reexec, 3),
-        "rest_nbgrader_db_files": round(wall - kernel - cells - reexec, 3)}}))
+def commands(mode: str, workers: list, scheduler: str | None) -> list:
+    if mode == "stock":
+        return [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT]
+    if mode == "local":
+        return [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, *workers]
+    return [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--scheduler", scheduler]
 
 
 def import_seconds(block: bool) -> float:
@@ -113,49 +92,79 @@ def import_seconds(block: bool) -> float:
     return statistics.median(values)
 
 
+def bench_class(tmp: Path, count: int, args, cluster) -> dict:
+    template = make_class(tmp / f"template{count}", count)
+    workers = ["--workers", str(args.workers)] if args.workers else []
+    times = {mode: [] for mode in args.modes}
+    for i in range(args.runs):
+        copies = {mode: shutil.copytree(template, tmp / f"{mode}{count}-{i}") for mode in args.modes}
+        for mode in args.modes:
+            times[mode].append(run(commands(mode, workers, cluster and cluster.address), copies[mode],
+                                   check=False))
+        gradebooks = {mode: scores(copies[mode]) for mode in args.modes}
+        same = all(book == gradebooks[args.modes[0]] for book in gradebooks.values())
+        graded = len(gradebooks[args.modes[0]])
+        print(f"{count} submissions, run {i + 1}: " + "   ".join(
+            f"{mode} {times[mode][-1]:6.1f} s" for mode in args.modes)
+            + f"   identical scores: {same} ({graded} students in each gradebook)", flush=True)
+        if not same or graded != count:
+            raise SystemExit("gradebooks differ or are incomplete: " + json.dumps(
+                {m: len(b) for m, b in gradebooks.items()}))
+        for folder in copies.values():
+            shutil.rmtree(folder)
+    medians = {mode: statistics.median(values) for mode, values in times.items()}
+    result = {"submissions": count, "runs": args.runs, "seconds": medians,
+              "seconds_per_submission": {m: round(s / count, 3) for m, s in medians.items()}}
+    if "stock" in medians:
+        result["speedup_vs_stock"] = {m: round(medians["stock"] / s, 2) for m, s in medians.items()}
+    if "local" in medians and "dask" in medians:
+        result["dask_over_local"] = round(medians["dask"] / medians["local"], 3)
+    if args.profile and count == args.students[0]:
+        out = subprocess.run([sys.executable, str(ROOT / "bench" / "profile_submission.py"), str(template)],
+                             env=env(), capture_output=True, text=True)
+        lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+        result["profile"] = json.loads(lines[-1]) if lines else out.stderr[-2000:]
+    shutil.rmtree(template)
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--students", type=int, default=40)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=None, help="default: the command's default")
+    parser.add_argument("--students", type=int, nargs="+", default=[40])
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--workers", type=int, default=None, help="local executor; default: the command's")
+    parser.add_argument("--dask-workers", type=int, default=2, help="`dask worker` commands")
+    parser.add_argument("--dask-processes", type=int, default=2, help="--nworkers of each `dask worker`")
     parser.add_argument("--profile", action="store_true", help="also show the per-submission breakdown")
-    parser.add_argument("--profile-worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
-    if args.profile_worker:
-        profile_one_process(args.profile_worker, 8)
-        return 0
 
+    load = os.getloadavg()
+    results = {"cores": os.cpu_count(), "load_before": [round(x, 2) for x in load], "classes": []}
+    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+    cluster = None
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
-        template = make_class(Path(tmp) / "template", args.students)
-        stock_times, ours_times = [], []
-        workers = ["--workers", str(args.workers)] if args.workers else []
-        for i in range(args.runs):
-            stock = shutil.copytree(template, Path(tmp) / f"stock{i}")
-            ours = shutil.copytree(template, Path(tmp) / f"ours{i}")
-            stock_times.append(run([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT], stock))
-            ours_times.append(run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, *workers], ours,
-                                  check=False))
-            same = scores(stock) == scores(ours)
-            print(f"run {i + 1}: stock sequential {stock_times[-1]:6.1f} s   grade command "
-                  f"{ours_times[-1]:6.1f} s   ratio {stock_times[-1] / ours_times[-1]:.2f}   "
-                  f"identical scores: {same}", flush=True)
-            if not same:
-                print("gradebooks differ", file=sys.stderr)
-                return 1
-            shutil.rmtree(stock)
-            shutil.rmtree(ours)
-        s, o = statistics.median(stock_times), statistics.median(ours_times)
-        from autograder.grade import default_workers
-        print(f"\n{args.students} submissions, {args.workers or default_workers()} worker(s), "
-              f"{os.cpu_count()} core(s), median of {args.runs}: stock sequential {s:.1f} s "
-              f"({s / args.students:.2f} s/submission), grade command {o:.1f} s: {s / o:.2f}x faster")
-        if args.profile:
-            print(f"\nimports per process: nbgrader autograde {import_seconds(False):.2f} s, "
-                  f"grade worker {import_seconds(True):.2f} s (rfc3987_syntax blocked)")
-            out = subprocess.run([sys.executable, __file__, "--profile-worker", str(template)], env=env(),
-                                 capture_output=True, text=True)
-            lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-            print("one grading process, per submission (s):", lines[-1] if lines else out.stderr[-2000:])
+        try:
+            if "dask" in args.modes:
+                from services import DaskCluster
+                cluster = DaskCluster(workers=args.dask_workers, processes=args.dask_processes)
+            for count in args.students:
+                results["classes"].append(bench_class(Path(tmp), count, args, cluster))
+                print(json.dumps(results["classes"][-1]), flush=True)
+        finally:
+            if cluster:
+                cluster.close()
+    from autograder.grade import default_workers
+    results["local_workers"] = args.workers or default_workers()
+    results["dask"] = f"{args.dask_workers} x `dask worker --nworkers {args.dask_processes} --nthreads 1`"
+    results["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    if args.profile:
+        results["imports_per_process"] = {"nbgrader autograde": round(import_seconds(False), 2),
+                                          "grade worker": round(import_seconds(True), 2)}
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# JupyterLab for students (`make lab`): the course's venv as the kernel, the nbgrader Validate
-# button, and none of the instructor-only tools (formgrader, create assignment, course and
-# assignment lists). See README.md, "For students".
+# JupyterLab for students (`make lab` in the course repository, `bash start-lab.sh` in the student
+# kit, which has the same layout): the course's venv as the kernel, the nbgrader Validate button,
+# no terminal, and none of the instructor-only tools (formgrader, create assignment, course list).
+# The Assignment List (fetch, submit, fetch feedback) appears only when NBGRADER_EXCHANGE names the
+# course's exchange folder. See README.md, "For students", and kit/README.md.
 #
 # Where the student works: $LAB_WORKDIR, default <repo>/student/. Each assignment in release/ is
 # copied there the first time, and the lessons in notebooks/ into lessons/ (release/ and notebooks/
@@ -16,16 +18,22 @@ WORKDIR="${LAB_WORKDIR:-$REPO/student}"
 JUPYTER="${JUPYTER:-$REPO/.venv/bin/jupyter}"
 
 if [ ! -x "$JUPYTER" ]; then
-  echo "run-lab: $JUPYTER not found; create the course environment first with 'make venv'." >&2
+  echo "run-lab: $JUPYTER not found; create the course environment first" \
+       "('make venv' in the course repository, 'bash start-lab.sh' in the student kit)." >&2
   exit 1
 fi
 VENV_BIN="$(dirname "$JUPYTER")"
 export PATH="$VENV_BIN:$PATH"
 
 # The student configuration in lab/ takes precedence over every other Jupyter config directory:
-# lab/jupyter_server_config.json turns the instructor server extensions off and
-# lab/labconfig/page_config.json hides their JupyterLab plugins.
+# lab/jupyter_server_config.json turns the terminal and the instructor server extensions off and
+# lab/labconfig/page_config.json hides their JupyterLab plugins. With an exchange, lab/exchange/
+# comes first: it turns the Assignment List on and tells nbgrader the course id and exchange root.
 export JUPYTER_CONFIG_PATH="$REPO/lab${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
+if [ -n "${NBGRADER_EXCHANGE:-}" ]; then
+  export JUPYTER_CONFIG_PATH="$REPO/lab/exchange:$JUPYTER_CONFIG_PATH"
+  echo "run-lab: Assignment List on, exchange $NBGRADER_EXCHANGE"
+fi
 
 # Jupyter, IPython and matplotlib write settings and runtime files; keep them out of $HOME.
 # `make` sets the first four already; these defaults match it when the script runs on its own.
@@ -40,6 +48,8 @@ mkdir -p "$WORKDIR"
 first_notebook=""
 for assignment in "$REPO"/release/*/; do
   [ -d "$assignment" ] || continue
+  # With an exchange, students fetch each assignment from the Assignment List instead.
+  [ -z "${NBGRADER_EXCHANGE:-}" ] || break
   name="$(basename "$assignment")"
   if [ -e "$WORKDIR/$name" ]; then
     echo "run-lab: keeping your work in $WORKDIR/$name"

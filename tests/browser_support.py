@@ -1,5 +1,6 @@
-"""Helpers for the real-browser test: a student JupyterLab started through lab/run-lab.sh, stopped
-by its own process id, with every per-user directory inside a temporary folder."""
+"""Helpers for the real-browser test: a student JupyterLab started through its launcher (the
+course repository's lab/run-lab.sh, or the student kit's start-lab.sh), stopped by its own process
+id, with every per-user directory inside a temporary folder."""
 
 from __future__ import annotations
 
@@ -36,9 +37,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def isolated_env(base: Path) -> dict[str, str]:
-    """The process environment with HOME and every Jupyter/IPython/matplotlib/XDG dir under base."""
+def isolated_env(base: Path, venv_bin: Path | None = VENV_BIN) -> dict[str, str]:
+    """The process environment with HOME and every Jupyter/IPython/matplotlib/XDG dir under base.
+
+    ``venv_bin`` goes first on PATH; with None, PATH keeps nothing of the course repository, so a
+    student kit proves it runs without it. pip keeps using the machine's download cache, and the
+    rustup that pip asks for `rustc --version` (for its user agent) keeps its own settings."""
     env = dict(os.environ)
+    env.setdefault("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
+    if (Path.home() / ".rustup").is_dir():
+        env.setdefault("RUSTUP_HOME", str(Path.home() / ".rustup"))
     for var, sub in [
         ("HOME", "home"),
         ("JUPYTER_CONFIG_DIR", "jupyter-config"),
@@ -55,20 +63,30 @@ def isolated_env(base: Path) -> dict[str, str]:
         env[var] = str(path)
     env.pop("JUPYTER_CONFIG_PATH", None)
     env.pop("JUPYTER_PATH", None)
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    path = [p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(REPO))]
+    env["PATH"] = os.pathsep.join(([str(venv_bin)] if venv_bin else []) + path)
     return env
 
 
 class StudentLab:
-    """`bash lab/run-lab.sh` (what `make lab` runs) on a temporary working folder.
+    """A students' JupyterLab started by ``bash launcher`` in ``home``, working in ``workdir``.
 
-    run-lab.sh ends in `exec jupyter lab`, so the Popen pid is the server's own pid.
+    The course repository: launcher lab/run-lab.sh (what `make lab` runs), venv .venv/, workdir set
+    through LAB_WORKDIR. The student kit: launcher start-lab.sh, which first creates the kit's
+    .venv/ with ``PYTHON`` and then runs the kit's lab/run-lab.sh in its default workdir student/.
+    Both end in `exec jupyter lab`, so the Popen pid is the server's own pid.
     """
 
-    def __init__(self, workdir: Path, state: Path, log_path: Path):
+    def __init__(self, workdir: Path, state: Path, log_path: Path, *, home: Path = REPO,
+                 launcher: str = "lab/run-lab.sh", extra_env: dict[str, str] | None = None):
+        self.home = home
+        self.venv = home / ".venv"
+        self.launcher = launcher
         self.workdir = workdir
-        self.env = isolated_env(state)
-        self.env["LAB_WORKDIR"] = str(workdir)
+        self.env = isolated_env(state, VENV_BIN if home == REPO else None)
+        if workdir != home / "student":
+            self.env["LAB_WORKDIR"] = str(workdir)
+        self.env.update(extra_env or {})
         self.log_path = log_path
         self.port = free_port()
         self.token = secrets.token_hex(16)
@@ -86,13 +104,13 @@ class StudentLab:
     def start(self, timeout: float = 90) -> None:
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            ["bash", str(REPO / "lab" / "run-lab.sh"), "--no-browser", "--ip=127.0.0.1",
+            ["bash", str(self.home / self.launcher), "--no-browser", "--ip=127.0.0.1",
              f"--port={self.port}", f"--IdentityProvider.token={self.token}",
              "--ServerApp.port_retries=0",
              # No news feed or update check: the test machine has no network, and a news prompt
              # would only cover part of the screenshots.
              "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-            cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=self.home, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + timeout

@@ -1,10 +1,14 @@
-"""The student's experience in a real browser.
+"""The student's experience in a real browser, in both places a student starts JupyterLab.
 
-Headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) opens the student JupyterLab that
-`make lab` starts (lab/run-lab.sh) on a temporary working copy of release/reproducibility, types the
+"repo": the JupyterLab that `make lab` starts (lab/run-lab.sh) in the course repository, on a
+temporary working folder. "kit": the student kit (`python -m autograder.kit`) unpacked into an empty
+folder and started with its one command, `bash start-lab.sh`, which creates the kit's own venv with
+Debian's /usr/bin/python3 (CPython 3.11.2) from the kit's requirements.txt; the course repository is
+not on PATH. In each, headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) types the
 four step answers, runs all cells, checks the printed scores and clicks Validate; then does the same
 for an untouched (blank) copy and checks that the Validate dialog lists the failing cells.
-Screenshots go to artifacts/browser/ (git ignores /artifacts/). The server is stopped by its own pid.
+Screenshots go to artifacts/browser/<repo|kit>/ (git ignores /artifacts/). Servers are stopped by
+their own pid.
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import zipfile
+
 import nbformat
 import pytest
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, REPO, VENV_BIN, StudentLab
+from autograder import kit, lock
+from browser_support import CHROMIUM, CHROMIUM_ARGS, REPO, StudentLab
 
 ASSIGNMENT = "reproducibility"
 RELEASE_NB = REPO / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -51,19 +58,51 @@ def _release_cells() -> dict[str, str]:
             if c.metadata.get("nbgrader", {}).get("grade_id")}
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def kit_python() -> str:
+    """Debian's own interpreter (3.11.2, the oldest the course supports) for the kit's venv."""
+    debian = Path("/usr/bin/python3")
+    version = subprocess.run([str(debian), "-c", "import sys; print(sys.version_info >= (3, 11))"],
+                             capture_output=True, text=True).stdout.strip() if debian.exists() else ""
+    if version != "True":
+        pytest.skip(f"{debian} is not a CPython 3.11+ here (this machine is not Debian 12)")
+    return str(debian)
+
+
+def unpack_kit(base: Path) -> Path:
+    """Build the student kit and unzip it into an empty folder; the kit's own folder."""
+    archive = kit.build(base / "dist")
+    (base / "unpacked").mkdir()
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(base / "unpacked")
+    return base / "unpacked" / kit.kit_name()
+
+
+@pytest.fixture(scope="module", params=["repo", "kit"])
+def lab(request, tmp_path_factory):
     _require_chromium()
     assert RELEASE_NB.exists(), f"{RELEASE_NB} is missing; run `make release`"
-    base = tmp_path_factory.mktemp("student-lab")
-    workdir = base / "work"
+    base = tmp_path_factory.mktemp(f"student-lab-{request.param}")
+    if request.param == "repo":
+        workdir = base / "work"
+        server = StudentLab(workdir, base / "state", base / "jupyterlab.log")
+        server.requirements = REPO / "requirements.lock"
+        timeout = 90
+    else:
+        home = unpack_kit(base)
+        workdir = home / "student"
+        server = StudentLab(workdir, base / "state", base / "jupyterlab.log", home=home,
+                            launcher="start-lab.sh", extra_env={"PYTHON": kit_python()})
+        server.requirements = home / "requirements.txt"
+        timeout = 900  # the first start installs the kit's requirements (pip's cache helps)
     # An untouched copy for the "blank notebook" check, next to the copy run-lab.sh makes itself.
     workdir.mkdir()
     shutil.copytree(RELEASE_NB.parent, workdir / "blank")
-    server = StudentLab(workdir, base / "state", base / "jupyterlab.log")
+    server.artifacts = ARTIFACTS / request.param
+    server.artifacts.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    server.start()
+    server.start(timeout=timeout)
     server.startup_seconds = time.monotonic() - started
+    print(f"{request.param}: JupyterLab answered after {server.startup_seconds:.1f} s")
     server.copied_release = (workdir / ASSIGNMENT / RELEASE_NB.name).read_bytes() == RELEASE_NB.read_bytes()
     try:
         yield server
@@ -80,7 +119,6 @@ def browser(lab):
     browser_home.mkdir()
     env = dict(lab.env, HOME=str(browser_home), XDG_CONFIG_HOME=str(browser_home / ".config"),
                XDG_CACHE_HOME=str(browser_home / ".cache"))
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=env)
         try:
@@ -149,16 +187,39 @@ def test_run_lab_copied_the_release_and_the_lessons(lab):
 
 
 def test_the_kernel_is_the_course_environment(lab):
-    listed = subprocess.run([str(VENV_BIN / "jupyter"), "kernelspec", "list", "--json"],
+    venv_bin = lab.venv / "bin"
+    listed = subprocess.run([str(venv_bin / "jupyter"), "kernelspec", "list", "--json"],
                             env=lab.env, capture_output=True, text=True, check=True)
     spec = json.loads(listed.stdout)["kernelspecs"]["python3"]
     # A bare "python" argv is replaced by the server's own interpreter: the venv's python.
-    assert spec["spec"]["argv"][0] in ("python", "python3", str(VENV_BIN / "python"))
-    assert Path(spec["resource_dir"]).resolve().is_relative_to((REPO / ".venv").resolve())
+    assert spec["spec"]["argv"][0] in ("python", "python3", str(venv_bin / "python"))
+    assert Path(spec["resource_dir"]).resolve().is_relative_to(lab.venv.resolve())
+    # The server runs on the venv's interpreter (the jupyter script's shebang), not on another one.
+    interpreter = Path(f"/proc/{lab.proc.pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    assert Path(interpreter).parent == venv_bin, interpreter
 
 
-def test_instructor_tools_are_hidden(lab, browser):
+def test_the_environment_holds_the_pinned_versions(lab):
+    """The kit's venv is exactly its requirements.txt; the course's venv holds every pin of
+    requirements.lock (and the course package itself, installed editable)."""
+    python = str(lab.venv / "bin" / "python")
+    check = subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    frozen = subprocess.run([python, "-m", "pip", "freeze", "--all"], capture_output=True, text=True,
+                            check=True).stdout.splitlines()
+    installed = lock.parse("\n".join(line for line in frozen if "==" in line and not line.startswith(("#", "-e"))
+                                      and not line.startswith(("pip==", "wheel=="))))
+    pins = lock.parse(lab.requirements.read_text())
+    if lab.home == REPO:
+        assert {name: installed.get(name) for name in pins} == pins
+    else:
+        assert installed == pins
+
+
+def test_instructor_tools_and_the_terminal_are_off(lab, browser):
     assert lab.status("/formgrader") == 404
+    assert lab.status("/api/terminals") == 404
+    assert lab.status("/assignments?course_id=x") == 404  # the Assignment List needs an exchange
     assert lab.status("/nbgrader_version?version=0.9.6") == 200  # Validate's server side is on
     context, page, panel = _open_notebook(browser, lab, f"{ASSIGNMENT}/{RELEASE_NB.name}")
     try:
@@ -172,6 +233,7 @@ def test_instructor_tools_are_hidden(lab, browser):
         for plugin in ("formgrader", "create-assignment", "course-list", "assignment-list", "menu"):
             assert f"@jupyter/nbgrader:{plugin}" in disabled
         assert "@jupyter/nbgrader:validate-assignment" not in disabled
+        assert config["terminalsAvailable"] is False
     finally:
         context.close()
 
@@ -202,12 +264,12 @@ def test_answered_notebook_prints_the_scores_and_validates(lab, browser):
         assert errors.count() == 0, errors.all_inner_texts()
         step4.scroll_into_view_if_needed()
         page.wait_for_timeout(500)  # let JupyterLab paint the cells it renders lazily
-        page.screenshot(path=str(ARTIFACTS / "01-answered-run-all.png"))
+        page.screenshot(path=str(lab.artifacts / "01-answered-run-all.png"))
 
         message = _validate(page, panel)
         assert "validation-success" in message.get_attribute("class")
         assert "Success! Your notebook passes all the tests." in message.inner_text()
-        page.screenshot(path=str(ARTIFACTS / "02-answered-validate.png"))
+        page.screenshot(path=str(lab.artifacts / "02-answered-validate.png"))
         page.locator(".jp-Dialog .jp-mod-accept").click()
     finally:
         context.close()
@@ -222,7 +284,7 @@ def test_blank_notebook_validate_lists_the_failing_cells(lab, browser):
         first_error.wait_for()
         first_error.scroll_into_view_if_needed()
         page.wait_for_timeout(500)  # let JupyterLab paint the cells it renders lazily
-        page.screenshot(path=str(ARTIFACTS / "03-blank-run-all.png"))
+        page.screenshot(path=str(lab.artifacts / "03-blank-run-all.png"))
 
         message = _validate(page, panel)
         text = message.inner_text()
@@ -233,7 +295,7 @@ def test_blank_notebook_validate_lists_the_failing_cells(lab, browser):
         for step in ANSWERS:
             first_line = cells[f"test_{step}"].splitlines()[0]
             assert first_line in text, f"the dialog does not show test_{step} ({first_line!r}):\n{text}"
-        page.screenshot(path=str(ARTIFACTS / "04-blank-validate.png"))
+        page.screenshot(path=str(lab.artifacts / "04-blank-validate.png"))
         page.locator(".jp-Dialog .jp-mod-accept").click()
     finally:
         context.close()

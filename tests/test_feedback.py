@@ -25,7 +25,21 @@ REFERENCE = {
     "step4": "print(accuracy_scores)",
 }
 DATA = expected.load()
-SCORES_42 = DATA["scores"]["42"]
+
+
+def stored_values(data: dict) -> tuple:
+    """(every non-empty list the stored outcomes hold, as Python values; every printed text)."""
+    lists, printed = [], []
+    for outcome in data["outcomes"].values():
+        for kind, value in outcome["names"].values():
+            if kind == "list" and value:
+                lists.append([item for _, item in value])
+        if outcome["stdout"].strip():
+            printed.append(outcome["stdout"].strip())
+    return lists, printed
+
+
+SCORES_42 = [item for _, item in DATA["outcomes"]["step3"]["names"]["accuracy_scores"][1]]
 HAS_QUIZ = (ROOT / "source" / ASSIGNMENT / "quiz.ipynb").exists()
 
 if HAS_QUIZ:
@@ -135,10 +149,9 @@ def test_no_test_code_no_traceback(graded):
 
 
 def test_no_stored_expected_value_in_a_failing_submission(graded):
-    secrets = [str(DATA["step2_draws"]), ", ".join(map(str, DATA["step2_draws"]))]
-    for seed, scores in DATA["scores"].items():
-        secrets += [str(scores), ", ".join(map(str, scores))]
-    secrets += [text.strip() for text in DATA["printed"].values()]
+    lists, printed = stored_values(DATA)
+    assert SCORES_42 in lists and printed  # the secrets searched for are really there
+    secrets = printed + [text for values in lists for text in (str(values), ", ".join(map(str, values)))]
     for student in ("x_mistakes", "x_hard_coded", "x_blank"):
         page = html.unescape(graded["steps"][student])
         for secret in secrets:
@@ -163,3 +176,24 @@ def test_quiz_feedback_of_wrong_or_blank_answers_does_not_depend_on_the_key(grad
         assert graded["quiz"][student] == graded["quiz_other_key"][student], student
         for qid in QIDS:
             assert f"{KEY[qid]['answer']} is correct" not in graded["quiz"][student]
+
+
+def test_release_feedback_finds_what_it_needs(graded, tmp_path):
+    """``nbgrader release_feedback`` reads timestamp.txt and submission_secret.txt beside the pages
+    (it stopped with FileNotFoundError before): the secret of a submission made with ``nbgrader
+    submit`` is copied, a submission made otherwise gets a random one and is reported."""
+    course = graded["course"]
+    secret = "ab" * 64
+    (course / "autograded" / "full_marks" / ASSIGNMENT / "submission_secret.txt").write_text(secret)
+    notes = {}
+    feedback.generate(course, ASSIGNMENT, notes=notes)
+    assert sorted(notes["unfetchable"]) == sorted(s for s in STUDENTS if s != "full_marks")
+    assert notes["ungraded"] == []
+    folder = course / "feedback" / "full_marks" / ASSIGNMENT
+    assert (folder / "submission_secret.txt").read_text() == secret
+    others = {(course / "feedback" / s / ASSIGNMENT / "submission_secret.txt").read_text()
+              for s in STUDENTS if s != "full_marks"}
+    assert len(others) == len(STUDENTS) - 1 and all(re.fullmatch("[0-9a-f]{128}", s) for s in others)
+    (tmp_path / "exchange").mkdir()  # release_assignment makes it; this test starts at the feedback
+    released = nbgrader(course, "release_feedback", ASSIGNMENT, f"--Exchange.root={tmp_path / 'exchange'}")
+    assert released.stderr.count("Releasing feedback for student") == len(graded["written"])

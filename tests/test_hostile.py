@@ -4,7 +4,9 @@ Every hostile action is bounded in the test code itself (at most 300 processes, 
 address space, one 15 s cell), so a limit that fails to hold cannot harm the machine; the
 sandbox and the limits are what keep them from doing anything, and the assertions check that
 they did nothing: honest scores exact, the course's files untouched, nothing read, each hostile
-student told which limit or rule it hit, grading within a stated time.
+student told which limit or rule it hit. (The run's time is printed, not asserted: speed lives
+in bench/. The whole-sandbox budget, floods, descriptors and the time budget are in
+tests/test_budget.py.)
 """
 import hashlib
 import json
@@ -31,8 +33,7 @@ STEPS = ("step1", "step2", "step3", "step4")
 MARK = "b'OWNED-' + b'BY-HOSTILE'"
 MARK_BYTES = b"OWNED-BY-HOSTILE"
 # Text only the instructor side holds: solution/hidden-test markers, expected values, quiz key.
-SECRETS = ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "step2_draws", '"answer":')
-GRADING_BOUND = 300  # seconds for the whole class (measured: about 100 s on 2 cores)
+SECRETS = ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", '"outcomes":', '"answer":')
 
 
 def hostile_cases(course: Path) -> dict:
@@ -112,7 +113,8 @@ def hostile_class(course_template, tmp_path_factory):
     rows_before = gradebook_rows(course / "gradebook.db")
     start = time.monotonic()
     run = nbgrader(course, "autograde", ASSIGNMENT, "--force")
-    seconds = time.monotonic() - start
+    seconds = time.monotonic() - start  # reported, not asserted: speed lives in bench/
+    print("\nautograde of %d students took %.1f s" % (len(HONEST) + len(cases), seconds))
     feedback.generate(course, ASSIGNMENT)
     return {"course": course, "cases": cases, "run": run, "seconds": seconds,
             "before": before, "rows_before": rows_before}
@@ -126,12 +128,6 @@ def points():
 
 def exact(earning):
     return {f"test_step{n}": (points()[f"test_step{n}"] if n in earning else 0) for n in range(1, 5)}
-
-
-def test_grading_finished_within_the_bound(hostile_class):
-    print("autograde of %d students took %.1f s" % (
-        len(HONEST) + len(hostile_class["cases"]), hostile_class["seconds"]))
-    assert hostile_class["seconds"] < GRADING_BOUND
 
 
 def test_the_run_was_sandboxed(hostile_class):

@@ -32,12 +32,19 @@ def test_release_is_exactly_what_generate_assignment_makes(course_template):
 
 
 def test_release_holds_no_solutions_hidden_tests_or_expected_values():
+    """The lesson may teach the code in prose; the answer cells must come blank, and neither the
+    markers nor the seed-42 scores may appear anywhere."""
     data = expected.load()
+    seed_42_scores = [value for _, value in data["outcomes"]["step3"]["names"]["accuracy_scores"][1]]
+    assert len(seed_42_scores) == 5
     for path in (ROOT / "release" / ASSIGNMENT).rglob("*.ipynb"):
-        text = path.read_text()
-        for secret in ["BEGIN SOLUTION", "BEGIN HIDDEN TESTS", *data["reference"].values(),
-                       *(str(scores).strip("[]") for scores in data["scores"].values())]:
+        cells = nbformat.read(path, as_version=4).cells
+        text = "\n".join(cell.source for cell in cells)
+        for secret in ["BEGIN SOLUTION", "BEGIN HIDDEN TESTS", str(seed_42_scores).strip("[]")]:
             assert secret not in text, f"{path.name} reveals {secret!r}"
+        answers = [cell.source for cell in cells if cell.metadata.get("nbgrader", {}).get("solution")]
+        for step, solution in data["reference"].items():
+            assert not any(solution in answer for answer in answers), f"{path.name} ships the {step} solution"
 
 
 def test_validate_passes_on_the_source_notebook(course_template):

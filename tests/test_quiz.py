@@ -24,7 +24,7 @@ import pytest
 from autograder import quiz, submissions
 from autograder.expected import SOURCE as STEP_SOURCE
 from autograder.expected import reference_solutions
-from support import ASSIGNMENT, nbgrader, step_scores
+from support import ASSIGNMENT, env, nbgrader, step_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIZ_SOURCE = ROOT / "source" / ASSIGNMENT / "quiz.ipynb"
@@ -155,8 +155,18 @@ def graded(tmp_path_factory, course_template):
     nbgrader(course, "generate_feedback", ASSIGNMENT, "--force", "--student=x_*")
     second = {student: (course / "feedback" / student / ASSIGNMENT / "quiz.html").read_text(encoding="utf-8")
               for student in first}
+    regraded, key_after_sandboxed = step_scores(course), key_file.read_bytes()
+    # Once more without the sandbox, so that x_tamper's kernel really reaches the key file: the
+    # grader must have read the key before that kernel ran (x_wrong is graded after it).
+    unsandboxed = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force", "--student=x_[tw]*",
+         f"--GradeQuiz.key_file={key_file}"], cwd=course, env=env(AUTOGRADER_SANDBOX="off"),
+        capture_output=True, text=True)
+    assert unsandboxed.returncode == 0, unsandboxed.stderr[-3000:]
     return {"course": course, "scores": scores, "feedback": first, "feedback_other_key": second,
-            "regraded": step_scores(course)}
+            "regraded": regraded, "other_key": json.dumps(other_key).encode(),
+            "key_after_sandboxed": key_after_sandboxed, "key_after_unsandboxed": key_file.read_bytes(),
+            "unsandboxed": step_scores(course), "unsandboxed_stderr": unsandboxed.stderr}
 
 
 def quiz_total(cells: dict) -> float:
@@ -201,11 +211,19 @@ def test_kernel_tricks_do_not_change_the_quiz_grade(graded):
     assert quiz_total(graded["scores"]["cheat"]) == 0
 
 
-def test_a_key_rewritten_from_the_kernel_is_not_used(graded):
-    """x_tamper's kernel tries to rewrite the key file during the second run so that its (and
-    x_wrong's) answers would be right. The sandboxed kernel may not reach the file at all; if it
-    does, the grader has read the key before any kernel started (next test)."""
+def test_the_sandboxed_kernel_cannot_reach_the_key_file(graded):
+    """x_tamper's kernel tried to rewrite the key file during the second (sandboxed) run."""
+    assert graded["key_after_sandboxed"] == graded["other_key"]
     assert quiz_total(graded["regraded"]["x_tamper"]) == quiz_total(graded["regraded"]["x_wrong"]) == 0
+
+
+def test_a_key_rewritten_from_the_kernel_is_not_used(graded):
+    """Unsandboxed, x_tamper's kernel does rewrite the key file so that its (and x_wrong's) answers
+    would be right; the grades stay 0 because the grader read the key before any kernel ran."""
+    assert "GRADING RUNS UNSANDBOXED" in graded["unsandboxed_stderr"]
+    forged = json.loads(graded["key_after_unsandboxed"])["questions"]
+    assert all(forged[qid]["answer"] == wrong(qid) for qid in QIDS), "the tamper did not reach the key"
+    assert quiz_total(graded["unsandboxed"]["x_tamper"]) == quiz_total(graded["unsandboxed"]["x_wrong"]) == 0
 
 
 def test_the_key_is_read_once_before_any_kernel_runs(tmp_path, monkeypatch):

@@ -1,0 +1,110 @@
+"""Where grading tasks run: one interface, the local worker processes (default) and Dask.
+
+A task is one call of :func:`autograder.task.grade` ``(snapshot, student, files, seeds)``: it needs
+no course folder and returns plain data. The coordinator (:mod:`autograder.grade`) is the only
+writer of the course; an executor only runs tasks and hands back their results:
+
+- :class:`LocalExecutor`: worker processes on this machine (:mod:`autograder.pool`);
+- ``autograder.dask_executor.DaskExecutor``: a Dask distributed scheduler
+  (``python -m autograder grade ASSIGNMENT --scheduler tcp://HOST:8786``).
+
+Every result is a dict with at least ``student``, ``status`` and ``reason``. When a task cannot
+finish (its deadline passed, its worker died, the executor was closed) the executor reports it
+with :func:`lost` instead: a ``failed`` result with nothing graded.
+"""
+import abc
+from dataclasses import dataclass, field
+from typing import Optional
+
+from . import pool
+
+TASK_TIMEOUT = 600.0  # seconds one submission may take (the whole task) before it is given up
+
+
+@dataclass(frozen=True)
+class Task:
+    """One submission to grade: its student id, the files intake accepted, the seeds to use."""
+    student: str
+    files: dict = field(repr=False)          # {relative path: bytes}
+    seeds: Optional[list] = None             # None: the grader draws its own
+
+
+def lost(task: Task, reason: str, detail: str) -> dict:
+    """The result of a task that did not run to its end: failed, nothing recorded."""
+    return {"student": task.student, "status": "failed", "reason": reason, "detail": detail,
+            "scores_recorded": False, "lost": True, "log": [], "seconds": None}
+
+
+class Executor(abc.ABC):
+    """Runs grading tasks. Use as a context manager: ``close`` runs on any exit (also Ctrl-C).
+
+    ``start(snapshot)`` once, then ``submit(task)`` any number of times; ``results(timeout)``
+    waits up to ``timeout`` seconds (None: until one finishes) and returns the ``(task, result)``
+    pairs finished since the last call; ``in_flight()`` counts submitted tasks not yet returned.
+    """
+
+    description = "executor"   # shown to the instructor, e.g. "4 local worker(s)"
+
+    @abc.abstractmethod
+    def start(self, snapshot: dict) -> None:
+        """Make the assignment snapshot (:func:`autograder.task.snapshot`) available to workers."""
+
+    @abc.abstractmethod
+    def submit(self, task: Task) -> None:
+        """Queue ``task``; it runs when a worker is free."""
+
+    @abc.abstractmethod
+    def results(self, timeout: Optional[float] = None) -> list:
+        """``[(task, result), ...]`` finished since the last call (may be empty after ``timeout``)."""
+
+    @abc.abstractmethod
+    def in_flight(self) -> int:
+        """Tasks submitted whose result has not been returned by :meth:`results`."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop every worker and drop the tasks still queued or running; idempotent."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class LocalExecutor(Executor):
+    """Worker processes on this machine, each running tasks one at a time (:mod:`autograder.pool`).
+
+    A task past ``task_timeout`` seconds is stopped with its worker (and everything that worker
+    started) and reported lost as ``timed out``; a worker that dies costs only its task and is
+    replaced. ``log`` receives lines for the run's log (a dead worker's raw stderr).
+    """
+
+    def __init__(self, workers: int, task_timeout: float = TASK_TIMEOUT, log=None):
+        self.description = f"{workers} local worker(s)"
+        self._pool = pool.Pool(workers, task_timeout=task_timeout, log=log)
+
+    def start(self, snapshot: dict) -> None:
+        self._pool.start(snapshot)
+
+    def submit(self, task: Task) -> None:
+        self._pool.submit(task)
+
+    def results(self, timeout: Optional[float] = None) -> list:
+        return [(task, result if result is not None else lost(task, reason, detail))
+                for task, result, reason, detail in self._pool.finished(timeout)]
+
+    def in_flight(self) -> int:
+        return self._pool.in_flight()
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def make(args, log=None) -> Executor:
+    """The executor the ``grade`` command line asks for: Dask with ``--scheduler``, else local."""
+    if getattr(args, "scheduler", None):
+        from . import dask_executor  # only with --scheduler: Dask is not needed otherwise
+        return dask_executor.DaskExecutor(args.scheduler, task_timeout=args.timeout)
+    return LocalExecutor(args.workers, task_timeout=args.timeout, log=log)

@@ -1,0 +1,102 @@
+"""Grading receipts: what one graded submission's points rest on, written beside its autograded files.
+
+``autograded/<student>/<assignment>/receipt.json`` holds the sha256 of each submitted file, the
+course commit, the hashes of ``requirements.lock`` and of the grader's code and data, the Python
+that graded, the re-execution seeds drawn (secret ones included: the receipt stays grader-side,
+like the gradebook), the limits in force, the status and the verdict and points of every graded
+cell. ``python -m autograder verify`` (:mod:`autograder.verify`) regrades from it.
+"""
+import hashlib
+import json
+import platform
+import subprocess
+from dataclasses import asdict
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+LOCK = ROOT / "requirements.lock"
+NAME = "receipt.json"
+VERSION = 1
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def files(folder: Path) -> dict:
+    """``{relative path: sha256}`` of every file below ``folder`` (symlinks not followed)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    return {str(p.relative_to(folder)): sha256(p.read_bytes()) for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.is_symlink()}
+
+
+def _tree_hash(paths) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def grader() -> dict:
+    """Hashes of the grader's code (``autograder/*.py``) and data (``autograder/*.json``)."""
+    return {"code": _tree_hash(PACKAGE.glob("*.py")), "data": _tree_hash(PACKAGE.glob("*.json"))}
+
+
+def environment() -> dict:
+    """What the grading ran on: the pinned packages and the interpreter."""
+    return {"requirements_lock": sha256(LOCK.read_bytes()) if LOCK.is_file() else None,
+            "python": platform.python_version(), "implementation": platform.python_implementation()}
+
+
+def commit() -> str:
+    """The course repository's commit (``+dirty`` when tracked files differ), or None."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=30)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def limits() -> dict:
+    """The limits in force by default (the re-execution's, and the sandbox mode)."""
+    from . import sandbox
+    from .reexecute import Limits
+    return {"reexecution": asdict(Limits()), "sandbox": sandbox.detect().name}
+
+
+def build(*, submitted: Path, autograded: Path, seeds: list, cells: dict, status: dict,
+          limits_in_force: dict = None) -> dict:
+    """The receipt of one graded submission (plain data). ``cells``: ``{grade_id: {"score",
+    "max_score", "verdict"}}``; ``status``: ``{"status", "reason", "detail"}``."""
+    return {
+        "version": VERSION,
+        "submitted": files(submitted),
+        "autograded": {name: digest for name, digest in files(autograded).items() if name != NAME},
+        "commit": commit(),
+        "grader": grader(),
+        "environment": environment(),
+        "seeds": [int(s) for s in seeds],
+        "limits": limits_in_force or limits(),
+        "status": dict(status),
+        "cells": {name: {"score": cell["score"], "max_score": cell["max_score"], "verdict": cell["verdict"]}
+                  for name, cell in sorted(cells.items())},
+    }
+
+
+def write(folder: Path, receipt: dict) -> Path:
+    """Write ``<folder>/receipt.json``."""
+    path = Path(folder) / NAME
+    path.write_text(json.dumps(receipt, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def read(folder: Path) -> dict:
+    return json.loads((Path(folder) / NAME).read_text(encoding="utf-8"))

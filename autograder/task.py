@@ -1,0 +1,291 @@
+"""The grading task: one submission graded anywhere, with no course folder.
+
+:func:`snapshot` (in the coordinator) captures what ``nbgrader autograde`` needs of the course as
+plain data: its ``nbgrader_config.py``, a small SQLite gradebook holding only the assignment's
+rows (notebooks, grade/solution/source/task cells), the non-notebook files of the assignment's
+``source/`` folder (nbgrader copies them into ``autograded/``) and a hash of the grader.
+
+:func:`grade` (in any worker process) builds a temporary course from it and the submitted files,
+runs nbgrader's own ``Autograde`` converter with the course's configuration, inside one
+sandbox budget for the submission, and returns plain data: the status and its reason, the
+autograded files, the gradebook rows nbgrader wrote, the per-cell grades, the seeds used, the
+receipt. Nothing is written outside the temporary course; the coordinator replays the result
+into the course (:mod:`autograder.gradebook`).
+"""
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from . import report
+
+PACKAGE = Path(__file__).resolve().parent
+CONFIG = "nbgrader_config.py"
+SUBMITTED = "@@STUDENT@@"  # placeholder for a student id in a path pattern
+
+
+def grader_hash(extra: bytes = b"") -> str:
+    """sha256 of the grader's code and data (this package's .py and .json files) and ``extra``."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.glob("*.py")) + sorted(PACKAGE.glob("*.json")):
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    digest.update(extra)
+    return digest.hexdigest()
+
+
+def files_hash(files: dict) -> str:
+    """sha256 over the submitted files (path and content), independent of their order."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()
+
+
+def course_app(root: Path, assignment: str, db_url: str = None, student: str = None):
+    """nbgrader's ``AutogradeApp`` initialised on the course at ``root`` (as ``nbgrader autograde``
+    run there would be), logging at INFO to nothing but the handlers a caller adds."""
+    from nbgrader.apps.autogradeapp import AutogradeApp
+    app = AutogradeApp()
+    app.load_cwd_config = False  # the course's own config only, wherever this process runs
+    app.log.setLevel(logging.ERROR)  # not "no nbgrader_config.py found": it is loaded from root
+    app.initialize([assignment, "--force"], root=str(root))
+    app.coursedir.assignment_id = assignment
+    if db_url:
+        app.coursedir.db_url = db_url
+    if student:
+        app.coursedir.student_id = student
+    app.log.setLevel(logging.INFO)
+    for handler in list(app.log.handlers):
+        app.log.removeHandler(handler)
+    app.log.propagate = False
+    return app
+
+
+def relative(app, step: str, student: str, assignment: str) -> str:
+    """The course-relative path of ``step``'s folder (e.g. submitted) for ``student``."""
+    coursedir = app.coursedir
+    path = coursedir.format_path(getattr(coursedir, f"{step}_directory"), student, assignment)
+    return os.path.relpath(path, coursedir.root)
+
+
+def snapshot(course: Path, assignment: str, app=None) -> dict:
+    """What grading ``assignment`` needs of ``course``, as plain (picklable, JSON-able) data."""
+    from nbgrader.api import Gradebook
+    course = Path(course).resolve()
+    app = app or course_app(course, assignment)
+    coursedir = app.coursedir
+    with tempfile.TemporaryDirectory(prefix="autograder-snapshot-") as tmp:
+        db = Path(tmp) / "gradebook.db"
+        with Gradebook(coursedir.db_url, coursedir.course_id) as src, \
+                Gradebook(f"sqlite:///{db}", coursedir.course_id) as dst:
+            found = src.find_assignment(assignment)  # MissingEntry: the caller says what to do
+            dst.add_assignment(assignment, duedate=found.duedate)
+            notebooks = []
+            for nb in found.notebooks:
+                notebooks.append(nb.name)
+                dst.add_notebook(nb.name, assignment)
+                for cell in nb.grade_cells:
+                    dst.add_grade_cell(cell.name, nb.name, assignment, max_score=cell.max_score,
+                                       cell_type=cell.cell_type)
+                for cell in nb.solution_cells:
+                    dst.add_solution_cell(cell.name, nb.name, assignment)
+                for cell in nb.source_cells:
+                    dst.add_source_cell(cell.name, nb.name, assignment, cell_type=cell.cell_type,
+                                        locked=cell.locked, source=cell.source, checksum=cell.checksum)
+                for cell in nb.task_cells:
+                    dst.add_task_cell(cell.name, nb.name, assignment, max_score=cell.max_score,
+                                      cell_type=cell.cell_type)
+        gradebook = db.read_bytes()
+    source_dir = Path(coursedir.format_path(coursedir.source_directory, ".", assignment))
+    source = {}
+    if source_dir.is_dir():
+        from nbgrader.utils import find_all_files
+        for name in find_all_files(str(source_dir), coursedir.ignore + ["*.ipynb"]):
+            path = Path(name)
+            if path.is_file() and not path.is_symlink():
+                source[str(path.relative_to(source_dir))] = path.read_bytes()
+    config = (course / CONFIG).read_text(encoding="utf-8") if (course / CONFIG).is_file() else ""
+    extra = b"\0".join([config.encode(), gradebook_rows_text(gradebook)] + [
+        k.encode() + hashlib.sha256(source[k]).digest() for k in sorted(source)])
+    return {
+        "assignment": assignment,
+        "course_id": coursedir.course_id,
+        "config": config,
+        "gradebook": gradebook,
+        "notebooks": sorted(notebooks),
+        "source": source,
+        "paths": {"submitted": relative(app, "submitted", SUBMITTED, assignment),
+                  "autograded": relative(app, "autograded", SUBMITTED, assignment),
+                  "source": relative(app, "source", ".", assignment)},
+        "grader": grader_hash(extra),
+    }
+
+
+def gradebook_rows_text(gradebook: bytes) -> bytes:
+    """The assignment rows of a snapshot gradebook as text (its file bytes vary run to run)."""
+    import sqlite3
+    with tempfile.TemporaryDirectory(prefix="autograder-rows-") as tmp:
+        path = Path(tmp) / "gradebook.db"
+        path.write_bytes(gradebook)
+        connection = sqlite3.connect(path)
+        try:
+            rows = []
+            for table in ("grade_cells", "solution_cells", "source_cells", "task_cells", "notebook"):
+                try:
+                    data = connection.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608
+                except sqlite3.Error:
+                    continue
+                rows.append([table, sorted(tuple(str(v) for v in row if not _looks_like_id(v))
+                                           for row in data)])
+        finally:
+            connection.close()
+    return json.dumps(rows).encode()
+
+
+def _looks_like_id(value) -> bool:
+    return isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+class Records(logging.Handler):
+    """What nbgrader and the course's preprocessors log while one submission is graded."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.records = []
+
+    def emit(self, record):
+        try:
+            self.records.append({"level": record.levelname, "message": record.getMessage()})
+        except Exception:  # noqa: BLE001 - a bad log record must not stop grading
+            pass
+
+
+def grade(snapshot: dict, student: str, files: dict, seeds=None) -> dict:
+    """Grade ``student``'s ``files`` ({path in the submission folder: bytes}) against ``snapshot``.
+
+    ``seeds``: the re-execution seeds (None: draw fresh secret ones). Never raises: anything
+    that goes wrong is this submission's ``failed`` status with its reason.
+    """
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="t") as tmp:
+        try:
+            result = _grade(Path(tmp), snapshot, student, files, seeds)
+        except Exception as exc:  # noqa: BLE001 - the submission fails, not the worker
+            result = {"status": report.FAILED, "reason": "grading error",
+                      "detail": "".join(traceback.format_exception_only(type(exc), exc)).strip()[-2000:],
+                      "scores_recorded": False, "log": [], "traceback": traceback.format_exc()[-4000:]}
+    result.update(student=student, seconds=round(time.perf_counter() - started, 3))
+    return result
+
+
+def _place(root: Path, pattern: str, student: str) -> Path:
+    return root / pattern.replace(SUBMITTED, student)
+
+
+def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds) -> dict:
+    from nbgrader.api import Gradebook
+    from nbgrader.converters import Autograde
+
+    from . import preprocessors, reexecution_seeds, sandbox
+
+    assignment = snapshot["assignment"]
+    (root / CONFIG).write_text(snapshot["config"], encoding="utf-8")
+    db = root / "gradebook.db"
+    db.write_bytes(snapshot["gradebook"])
+    source = _place(root, snapshot["paths"]["source"], student)
+    for name, data in snapshot["source"].items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_bytes(data)
+    submitted = _place(root, snapshot["paths"]["submitted"], student)
+    submitted.mkdir(parents=True)
+    for name, data in files.items():
+        (submitted / name).parent.mkdir(parents=True, exist_ok=True)
+        (submitted / name).write_bytes(data)
+
+    app = course_app(root, assignment, db_url=f"sqlite:///{db}", student=student)
+    if seeds is None and hasattr(preprocessors.ReexecuteSteps, "seeds"):
+        seeds = reexecution_seeds.draw()
+    if seeds:
+        app.config.ReexecuteSteps.seeds = list(seeds)
+    records = Records()
+    app.log.addHandler(records)
+    error = None
+    try:
+        with sandbox.budget(student) if hasattr(sandbox, "budget") else _nothing():
+            Autograde(coursedir=app.coursedir, parent=app).start()
+    except Exception as exc:  # noqa: BLE001 - NbGraderException and anything else
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    finally:
+        app.log.removeHandler(records)
+
+    autograded = _place(root, snapshot["paths"]["autograded"], student)
+    notebooks = snapshot["notebooks"]
+    status = report.classify({"ok": error is None, "error": error, "log": records.records,
+                              "submitted": str(submitted), "autograded": str(autograded)}, notebooks)
+    out = {}
+    if autograded.is_dir():
+        for path in sorted(autograded.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                out[str(path.relative_to(autograded))] = path.read_bytes()
+    messages = report.check_messages(autograded, notebooks) if status["scores_recorded"] else {}
+    with Gradebook(f"sqlite:///{db}", snapshot["course_id"]) as gb:
+        rows = submission_rows(gb, assignment, student)
+    cells = {}
+    for nb in (rows or {}).get("notebooks", {}).values():
+        for name, grade in nb["grades"].items():
+            score = grade["manual_score"] if grade["manual_score"] is not None else grade["auto_score"]
+            cells[name] = {"score": score, "max_score": grade["max_score"],
+                           "verdict": "failed" if messages.get(name) else "passed" if score else "none",
+                           "messages": messages.get(name, [])}
+    result = dict(status, log=records.records, autograded=out, gradebook=rows, cells=cells,
+                  seeds=list(seeds or []), error=error)
+    result["receipt"] = _receipt(submitted, autograded, result)
+    return result
+
+
+def _receipt(submitted: Path, autograded: Path, result: dict):
+    """The receipt of :mod:`autograder.receipt` (H1) when the module is there."""
+    try:
+        from . import receipt
+    except ImportError:
+        return None
+    if not hasattr(receipt, "build"):
+        return None
+    cells = {k: {"score": v["score"], "max_score": v["max_score"], "verdict": v["verdict"]}
+             for k, v in result["cells"].items()}
+    status = {k: result[k] for k in ("status", "reason", "detail")}
+    return receipt.build(submitted=submitted, autograded=autograded, seeds=result["seeds"],
+                         cells=cells, status=status)
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def submission_rows(gb, assignment: str, student: str):
+    """What the gradebook holds about one submission, as plain data (None: no submission)."""
+    from nbgrader.api import MissingEntry
+    try:
+        submission = gb.find_submission(assignment, student)
+    except MissingEntry:
+        return None
+    notebooks = {}
+    for nb in submission.notebooks:
+        notebooks[nb.name] = {
+            "late_submission_penalty": nb.late_submission_penalty,
+            "grades": {g.name: {"auto_score": g.auto_score, "manual_score": g.manual_score,
+                                "extra_credit": g.extra_credit, "max_score": g.max_score,
+                                "needs_manual_grade": g.needs_manual_grade} for g in nb.grades},
+            "comments": {c.name: {"auto_comment": c.auto_comment} for c in nb.comments},
+        }
+    timestamp = submission.timestamp
+    return {"timestamp": timestamp.isoformat() if timestamp else None, "notebooks": notebooks}

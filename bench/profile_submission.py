@@ -1,0 +1,109 @@
+"""Where one submission's grading time goes, measured by wall-clock timers around each phase.
+
+    .venv/bin/python bench/profile_submission.py COURSE [--students 8] [-- NBGRADER_ARGS ...]
+
+COURSE is a generated course with submissions (``grade_class.py --keep`` leaves one). The
+submissions are autograded in this process with nbgrader's ``Autograde`` converter and the
+course's configuration, as a grading worker does; the first one warms up and is not counted.
+Printed per submission (seconds, as JSON): kernel launch (the sandbox and the kernel process
+started), kernel ready (connect and wait for the kernel's first reply), cells in the kernel,
+kernel shutdown, the out-of-kernel re-execution processes, and the rest (nbgrader's sanitising,
+gradebook and files, the quiz); and how many kernels one submission starts. Arguments after
+``--`` go to nbgrader, to try a setting, e.g. ``-- --SandboxedExecute.shutdown_kernel=immediate``.
+"""
+import argparse
+import functools
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ASSIGNMENT = "reproducibility"
+totals = Counter()
+
+
+def timed(owner, name: str, phase: str) -> None:
+    """Wrap ``owner.name`` (sync or async) so its wall-clock time adds to ``totals[phase]``."""
+    original = getattr(owner, name)
+    if hasattr(original, "__wrapped_phase__"):
+        return
+    if _is_async(original):
+        async def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                totals[phase] += time.perf_counter() - started
+                totals[phase + " (count)"] += 1
+    else:
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                totals[phase] += time.perf_counter() - started
+                totals[phase + " (count)"] += 1
+    functools.update_wrapper(wrapper, original)
+    wrapper.__wrapped_phase__ = phase
+    setattr(owner, name, wrapper)
+
+
+def _is_async(function) -> bool:
+    import inspect
+    return inspect.iscoroutinefunction(function)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("course", type=Path)
+    parser.add_argument("--students", type=int, default=8)
+    args, nbgrader_args = parser.parse_known_args()
+    nbgrader_args = [a for a in nbgrader_args if a != "--"]
+    os.chdir(args.course)
+    started = time.perf_counter()
+    sys.modules.setdefault("rfc3987_syntax", None)  # as the grading workers do
+    from nbclient.client import NotebookClient
+    from nbgrader.apps.autogradeapp import AutogradeApp
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+    from nbgrader.utils import temp_attrs
+
+    from autograder import preprocessors
+    imported = time.perf_counter() - started
+
+    # nbclient's synchronous entry points (setup_kernel calls these, not the async ones)
+    timed(NotebookClient, "start_new_kernel", "kernel_launch")
+    timed(NotebookClient, "start_new_kernel_client", "kernel_ready")
+    timed(NotebookClient, "_cleanup_kernel", "kernel_shutdown")
+    timed(Execute, "preprocess_cell", "cells_in_kernel")
+    for name in ("run_cells", "run_tasks"):  # as the grader calls them: per run, or many at once
+        if hasattr(preprocessors, name):
+            timed(preprocessors, name, "reexecution_processes")
+
+    app = AutogradeApp()
+    app.initialize([ASSIGNMENT, "--force", "--log-level=ERROR", *nbgrader_args])
+    app.coursedir.assignment_id = ASSIGNMENT
+    who = sorted(os.listdir(args.course / "submitted"))[:args.students]
+    with temp_attrs(app.coursedir, student_id=who[0]):  # warm-up, not counted
+        Autograde(coursedir=app.coursedir, parent=app).start()
+    totals.clear()
+    wall = time.perf_counter()
+    for student in who[1:]:
+        with temp_attrs(app.coursedir, student_id=student):
+            Autograde(coursedir=app.coursedir, parent=app).start()
+    n = len(who) - 1
+    wall = (time.perf_counter() - wall) / n
+    phases = ("kernel_launch", "kernel_ready", "cells_in_kernel", "kernel_shutdown", "reexecution_processes")
+    per = {phase: round(totals[phase] / n, 3) for phase in phases}
+    per["rest_nbgrader_db_files_quiz"] = round(wall - sum(totals[p] for p in phases) / n, 3)
+    print(json.dumps({"import_seconds": round(imported, 2), "submissions": n,
+                      "kernels_per_submission": totals["kernel_launch (count)"] / n,
+                      "reexecutions_per_submission": totals["reexecution_processes (count)"] / n,
+                      "per_submission": {"total": round(wall, 3), **per}}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

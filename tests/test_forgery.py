@@ -1,0 +1,279 @@
+"""Submissions that try to pass without doing the work, or to read the grader's secrets.
+
+One real ``nbgrader autograde`` run in a throwaway course grades them all, under the task seed
+and a secret seed this test draws (``c.ReexecuteSteps.seeds`` in the course's config, as a
+receipt's regrade sets it). Each attack must cost exactly the steps it attacks, with a message,
+while the rest of its notebook is graded normally; and no autograded output or feedback page
+may hold a reference solution, the secret seed or the course's path.
+"""
+import json
+import random
+import secrets
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from autograder import expected, steps
+from autograder.reexecute import Limits, run_tasks
+from support import ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
+
+DATA = expected.load()
+DECL = steps.declaration(DATA["declaration"])
+REFERENCE = DATA["reference"]
+
+
+def scores(seed):
+    rng = random.Random(seed)
+    return [rng.randint(80, 100) for _ in range(5)]
+
+
+FIND_TOKEN = """
+import sys, os, json
+_frame, _token = sys._getframe(), None
+while _frame is not None:
+    if isinstance(_frame.f_locals.get("token"), str):
+        _token = _frame.f_locals["token"]
+    _frame = _frame.f_back
+"""
+FORGED = {"error": None, "stdout": "", "generator": "GENERATOR",
+          "names": {"accuracy_scores": ["list", [["int", v] for v in scores(42)]]}}
+
+# Every step passes with these: the reference solutions in other words (so that no output of the
+# leaky student can contain a reference solution by quoting the student's own code).
+OWN = {"step1": "accuracy_scores = list()",
+       "step2": "import random as rnd\nrandom = rnd\nrandom.seed(40 + 2)",
+       "step3": "accuracy_scores += [random.randint(80, 100) for _ in range(5)]",
+       "step4": "print(accuracy_scores)"}
+
+LEAK = r"""
+import gc, os, sys
+def show(label, value):
+    print("=== " + label + ": " + repr(value)[:3000])
+frame = sys._getframe()
+while frame is not None:
+    show("frame locals", {k: v for k, v in frame.f_locals.items() if k not in ("show", "frame")})
+    show("frame globals", sorted(frame.f_globals))
+    frame = frame.f_back
+show("modules", sorted(sys.modules))
+show("main", {k: getattr(sys.modules["__main__"], k, None) for k in dir(sys.modules["__main__"])})
+show("environ", dict(os.environ))
+show("argv", sys.argv)
+show("cwd", os.getcwd())
+show("random state", random.getstate()[1][:8])
+for path in ["/proc/self/cmdline", "/proc/self/environ", "/proc/self/mountinfo", "/proc/1/cmdline",
+             "/proc/1/environ", "/proc/1/mountinfo", "/proc/self/cwd", "/proc/1/cwd"]:
+    try:
+        show(path, os.readlink(path) if path.endswith("cwd") else open(path, "rb").read())
+    except Exception as error:
+        show(path, error)
+try:
+    os.lseek(0, 0, 0)
+    show("stdin", os.read(0, 100000))
+except Exception as error:
+    show("stdin", error)
+show("strings", [o for o in gc.get_objects() if isinstance(o, dict) and "token" in o][:5])
+print(accuracy_scores)
+"""
+
+CASES = {  # student -> (answers, steps that earn their points, {step: words of its message})
+    "honest": (OWN, {1, 2, 3, 4}, {}),
+    # (a) typed-in lists, chosen by looking at the generator's state (seeds 42 and 2026)
+    "chooses_by_state": (dict(OWN, step3=(
+        "_state = random.getstate()\n"
+        f"if _state == random.Random(42).getstate():\n    accuracy_scores = {scores(42)}\n"
+        f"else:\n    accuracy_scores = {scores(2026)}")), {1, 2, 4},
+        {3: "do not follow the seeded generator"}),
+    # (b) finds the report token on the stack, writes a passing report, exits before the harness
+    "forges_report": (dict(OWN, step3=FIND_TOKEN + (
+        "accuracy_scores = 'not computed'\n"
+        "_forged = json.loads(%r)\n"
+        "_forged['generator'] = list(random.getstate()[1])\n"
+        "if _token:\n"
+        "    os.write(1, (_token + json.dumps({'reports': [_forged]}) + '\\n').encode())\n"
+        "    os._exit(0)\n" % __import__("json").dumps(FORGED))), {1, 2, 4},
+        {3: "seed-42 numbers even when the generator is seeded differently"}),
+    # (c) replaces the harness's module-level helpers (and random's) through sys.modules['__main__']
+    "swaps_helpers": (dict(OWN, step3=(
+        "import sys\naccuracy_scores = 'not computed'\n"
+        f"_fake = lambda *args, **kwargs: ['list', [['int', v] for v in {scores(42)}]]\n"
+        "_main = sys.modules['__main__']\n"
+        "if 'IPython' not in sys.modules:  # the harness, not the notebook's kernel\n"
+        "    for _name in [n for n in vars(_main) if not n.startswith('__')]:\n"
+        "        setattr(_main, _name, _fake)\n"
+        "random.getstate = lambda: random.Random(42).getstate()\n")), {1, 2, 4},
+        {3: "accuracy_scores is a str"}),
+    # (d) writes a malformed report line, and lets the harness write its own
+    "malformed_report": (dict(OWN, step4=FIND_TOKEN + (
+        "print(accuracy_scores)\n"
+        "if _token:\n    os.write(1, (_token + '{not json\\n').encode())\n")), {1, 2, 3},
+        {4: "no report the grader can accept (more than one report)"}),
+    # (d) ... or one ill-typed report, and exits
+    "ill_typed_report": (dict(OWN, step2=FIND_TOKEN + (
+        "import random\nrandom.seed(42)\n"
+        "if _token:\n    os.write(1, (_token + '{\"reports\": [{\"error\": 1}]}\\n').encode())\n"
+        "    os._exit(0)\n")), {1, 3, 4}, {2: "no report the grader can accept (unexpected fields)"}),
+    # prints everything it can reach, in the kernel and in the re-execution
+    "leaky": (dict(OWN, step4=LEAK), {1, 2, 3}, {4: "your cell printed"}),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(course_template, tmp_path_factory):
+    course = shutil.copytree(course_template, tmp_path_factory.mktemp("forgery") / "course")
+    secret = secrets.randbits(63)
+    with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
+        config.write(f"\nc.ReexecuteSteps.seeds = [{DECL.task_seed}, {secret}]\n")
+    for student, (answers, _, _) in CASES.items():
+        submit(course, student, fill(release_notebook(course), answers))
+    nbgrader(course, "autograde", ASSIGNMENT)
+    subprocess.run([sys.executable, "-m", "autograder.feedback", ASSIGNMENT, "--course", str(course)],
+                   cwd=course, env=env(), check=True, capture_output=True)
+    return course, secret, step_scores(course)
+
+
+def test_the_secret_seed_differs_from_the_ones_a_student_can_know(graded):
+    _, secret, _ = graded
+    assert secret not in (42, 2026) and scores(secret) != scores(42)
+
+
+@pytest.mark.parametrize("student", CASES)
+def test_attacks_cost_exactly_the_attacked_steps(graded, student):
+    course, _, table = graded
+    earned = CASES[student][1]
+    want = {f"test_step{n}": n in earned for n in (1, 2, 3, 4)}
+    got = {name: table[student][name] > 0 for name in want}
+    assert got == want
+
+
+@pytest.mark.parametrize("student", [s for s in CASES if CASES[s][2]])
+def test_attacked_steps_say_why(graded, student):
+    course, _, _ = graded
+    nb = nbformat.read(course / "autograded" / student / ASSIGNMENT / "reproducibility.ipynb", as_version=4)
+    cells = {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    for step, words in CASES[student][2].items():
+        (out,) = cells[f"test_step{step}"].outputs
+        assert out.output_type == "error" and words in out.evalue, out
+
+
+def _strings(course, student):
+    """Every output string of the autograded notebook, and the feedback pages, of ``student``."""
+    nb = nbformat.read(course / "autograded" / student / ASSIGNMENT / "reproducibility.ipynb", as_version=4)
+    found = {}
+    for n, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            found[f"output of cell {n}"] = nbformat.writes(nbformat.v4.new_notebook(cells=[
+                nbformat.v4.new_code_cell(outputs=[out])]))
+    for page in (course / "feedback" / student / ASSIGNMENT).glob("*.html"):
+        found[f"feedback {page.name}"] = page.read_text(encoding="utf-8")
+    return found
+
+
+def _secrets(course, secret):
+    release = release_notebook(course).read_text(encoding="utf-8")
+    hidden = [source for source in REFERENCE.values() if source not in release]  # not public anyway
+    assert hidden, "the step reference solutions are not in the release"
+    forms = lambda text: {text, repr(text)[1:-1], __import__("json").dumps(text)[1:-1]}  # noqa: E731
+    return {"secret seed": forms(str(secret)), "course path": forms(str(course)),
+            **{f"reference {n}": forms(text) for n, text in enumerate(hidden)}}
+
+
+def test_the_graders_verdicts_hold_nothing_secret(graded):
+    """The test cells' outputs (the grader's verdicts) and the feedback pages of every student."""
+    course, secret, _ = graded
+    for student in CASES:
+        nb = nbformat.read(course / "autograded" / student / ASSIGNMENT / "reproducibility.ipynb", as_version=4)
+        texts = [json.dumps(c.outputs) for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        texts += [p.read_text(encoding="utf-8") for p in (course / "feedback" / student / ASSIGNMENT).glob("*.html")]
+        for what, variants in _secrets(course, secret).items():
+            assert not any(v in text for v in variants for text in texts), (student, what)
+
+
+def test_nothing_secret_reaches_outputs_or_feedback(graded):
+    """Every output of the leaky student's notebook (the kernel's too) and its feedback."""
+    course, secret, _ = graded
+    secrets_ = _secrets(course, secret)
+    found = _strings(course, "leaky")
+    assert any("=== frame locals" in text for text in found.values()), "the leaky cell did not run"
+    assert any(name.startswith("feedback") for name in found)
+    for where, text in found.items():
+        for what, variants in secrets_.items():
+            assert not any(v in text for v in variants), f"{what} in {where}"
+
+
+# ---------------------------------------------------------------- the re-execution alone (fast)
+
+def _before(step_id, seed=42):
+    found = expected.references(DATA, seed)
+    return found[step_id]["before"]
+
+
+def test_the_students_process_gets_data_not_reference_code_or_seeds():
+    """What the child can read of its own job (stdin, argv, environment, /proc) holds no
+    reference source and no seed, only the state before the step as data."""
+    secret = secrets.randbits(63)
+    step = DECL.step("step4")
+    probe = ("import os, sys\nos.lseek(0, 0, 0)\nparts = [os.read(0, 10**6), open('/proc/self/cmdline','rb').read(),"
+             " open('/proc/1/cmdline','rb').read(), repr(dict(os.environ)), repr(sys.argv)]\n"
+             "print(repr(parts))")
+    run = run_tasks([steps.student_task(step, probe, _before("step4", secret))], Limits())
+    seen = run.report["stdout"]
+    assert "accuracy_scores" in seen  # the state as data is there ...
+    for source in REFERENCE.values():  # ... the reference code is not
+        assert source not in seen and repr(source)[1:-1] not in seen
+    assert str(secret) not in seen and "expected" not in seen
+
+
+def test_a_step_without_runs_fails():
+    step = DECL.step("step1")
+    verdict = steps.judge(step, [], {}, DECL.task_seed)
+    assert not verdict.passed and "could not re-run" in verdict.message
+    references = {42: expected.references(DATA, 42)["step1"], 7: expected.references(DATA, 7)["step1"]}
+    run = run_tasks([steps.student_task(step, REFERENCE["step1"], references[42]["before"])])
+    assert steps.judge(step, [(42, run), (7, run)], references, 42).passed
+    assert not steps.judge(step, [(42, run)], references, 42).passed  # one seed's run missing
+    assert not steps.judge(step, [(42, run), (42, run)], references, 42).passed
+
+
+@pytest.mark.parametrize("line", [b"{", b'{"reports": []}', b'{"reports": [{}]}', b'[1, 2]', b'"x"',
+                                  b'{"reports": [{"error": null, "stdout": 5, "names": {}, "generator": []}]}',
+                                  b"\xff\xfe", b"[" * 100000])
+def test_malformed_reports_fail_the_run_not_the_grader(line):
+    from autograder.reexecute import parse_reports
+    task = steps.student_task(DECL.step("step1"), "", {"names": {}, "generator": []})
+    reports, why = parse_reports(b"noise\nTOKEN" + line + b"\n", "TOKEN", [task])
+    assert reports is None and why
+
+
+def test_messages_about_a_secret_seed_quote_nothing_the_student_printed():
+    """Under a secret seed, a wrong outcome gets a fixed message: two cells that print different
+    things (say, the seed they guessed) get the same words."""
+    step, secret = DECL.step("step4"), secrets.randbits(63)
+    references = {42: expected.references(DATA, 42)["step4"], secret: expected.references(DATA, secret)["step4"]}
+    verdicts = set()
+    for printed in ("1234567", "99999999"):
+        cell = f"if accuracy_scores == {scores(42)}:\n    print(accuracy_scores)\nelse:\n    print({printed})"
+        runs = [(seed, run_tasks([steps.student_task(step, cell,
+                                                     references[seed]["before"])])) for seed in references]
+        verdict = steps.judge(step, runs, references, 42)
+        assert not verdict.passed and printed not in verdict.message
+        verdicts.add(verdict.message)
+    assert len(verdicts) == 1
+
+
+def test_reports_are_read_by_the_parent_only_from_the_token_line():
+    """A cell that writes look-alike lines without the token changes nothing."""
+    step = DECL.step("step1")
+    cell = "import os\nos.write(1, b'{\"reports\": []}\\n')\naccuracy_scores = []"
+    run = run_tasks([steps.student_task(step, cell, _before("step1"))])
+    assert run.report and run.report["names"]["accuracy_scores"] == ["list", []]
+
+
+def test_graded_steps_use_the_declaration_only():
+    """No grader module names the assignment's steps, names or numbers."""
+    for module in ("steps", "preprocessors", "reexecute", "harness", "expected", "reexecution_seeds"):
+        text = (ROOT / "autograder" / f"{module}.py").read_text(encoding="utf-8")
+        for word in ("accuracy_scores", "step1", "step3", "42", "2026", "randint(80"):
+            assert word not in text, (module, word)
