@@ -26,7 +26,16 @@ from autograder import pool  # noqa: E402
 PR_SET_PDEATHSIG = 1
 
 
+PARENT_EXIT_WAIT = 5.0  # seconds a worker told to stop waits to see the coordinator gone
+
+_told_to_stop = False
+
+
 def _stop(signum, frame):
+    global _told_to_stop
+    if _told_to_stop:
+        return  # a second signal must not cut short the unwinding (and clean-up) the first began
+    _told_to_stop = True
     raise SystemExit(128 + signum)  # unwinds the task: its sandbox budget and temp course go
 
 
@@ -41,15 +50,24 @@ def follow_the_coordinator() -> None:
         raise SystemExit(1)
 
 
-def coordinator_gone() -> bool:
-    return str(os.getppid()) != os.environ.get("AUTOGRADER_COORDINATOR", str(os.getppid()))
+def coordinator_gone(wait: float = 0.0) -> bool:
+    """True once this worker is no longer the coordinator's child, waiting up to ``wait`` s.
+    (The SIGTERM arrives when the coordinator's thread that started us exits: while the rest of
+    its threads are still dying, the kernel keeps us its child.)"""
+    deadline = time.monotonic() + wait
+    while True:
+        gone = str(os.getppid()) != os.environ.get("AUTOGRADER_COORDINATOR", str(os.getppid()))
+        if gone or time.monotonic() >= deadline:
+            return gone
+        time.sleep(0.05)
 
 
 def clean_up() -> None:
     """Remove this worker's scratch folder; the pool's too when the coordinator is gone."""
     scratch = Path(os.environ.get("TMPDIR", ""))
     if scratch.name.startswith("w") and scratch.parent.name.startswith("ag-"):
-        shutil.rmtree(scratch.parent if coordinator_gone() else scratch, ignore_errors=True)
+        gone = coordinator_gone(PARENT_EXIT_WAIT if _told_to_stop else 0.0)
+        shutil.rmtree(scratch.parent if gone else scratch, ignore_errors=True)
 
 
 def main(argv=None) -> int:

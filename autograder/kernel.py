@@ -43,6 +43,10 @@ from .quiz import TEST_ID
 # the grader's environment can hold tokens and paths into the course).
 # Where the notebook's folder appears inside the sandbox: never the host path of the course.
 WORKDIR = Path("/home/student")
+# The kernel's ipc sockets, inside the sandbox only. A short fixed path: the grader reaches them
+# as /proc/<pid>/root/kernel-ipc/kernel-N, well under the 107-byte limit of a socket path,
+# however long the grader's TMPDIR is.
+SOCKETS = Path("/kernel-ipc")
 KEEP_ENV = ("NBGRADER_EXECUTION", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED")
 
 
@@ -162,7 +166,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.transport = "ipc"
             self.cache_ports = False
             self.connection_file = str(self._private / "kernel.json")
-            self.ip = str(self._private / "ipc" / "kernel")
+            self.ip = str(SOCKETS / "kernel")
         if self._mode.sandboxed and self.kernel_spec is not None:
             # A SIGINT to the process group would hit bwrap (outside the sandbox's session) and
             # tear the sandbox down; ipykernel's interrupt_request interrupts from the inside.

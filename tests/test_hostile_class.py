@@ -137,14 +137,6 @@ class Peak:
 
 
 @pytest.fixture(scope="module")
-def small_disk(tmp_path_factory):
-    mount = tmp_path_factory.mktemp("tmpfs")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1g", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=True)
-
-
-@pytest.fixture(scope="module")
 def graded(course_template, small_disk, tmp_path_factory):
     course = Path(shutil.copytree(course_template, small_disk / "course"))
     with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
@@ -270,4 +262,5 @@ def test_peak_memory_disk_and_time_stay_within_the_documented_bounds(graded):
     assert graded["rss"] <= memory_bound, (graded["rss"] / mib, memory_bound / mib)
     assert graded["disk"] <= disk_bound, (graded["disk"] / mib, disk_bound / mib)
     assert graded["seconds"] <= time_bound, (graded["seconds"], time_bound)
-    assert not any(e["reason"] == "timed out" for e in graded["report"].values()), graded["report"]
+    over = [s for s, e in graded["report"].items() if "grading took longer than" in (e["detail"] or "")]
+    assert over == [], over  # no task hit --timeout: each attack was stopped by its own limit

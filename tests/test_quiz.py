@@ -91,7 +91,7 @@ RIGHT = {qid: f'{qid} = "{KEY[qid]["answer"]}"' for qid in QIDS}
 # lower case, spaces inside the quotes, single quotes, an annotated assignment
 LOWER = {qid: (f"{qid} = '  {KEY[qid]['answer'].lower()} '" if n % 2 else
                f'{qid}: str = " {KEY[qid]["answer"].lower()}"') for n, qid in enumerate(QIDS)}
-# ... and the kernel dies in the q05 cell, so q06-q10 never run in it: they are graded all the same.
+# ... and q05 would kill a kernel: the quiz never runs in one (every grade cell is parsed).
 LOWER["q05"] += "\nimport os; os._exit(1)"
 WRONG = {qid: f'{qid} = "{wrong(qid)}"' for qid in QIDS}
 INVALID = {  # q01 is left as released (the raise NotImplementedError stub)
@@ -116,10 +116,11 @@ INVALID_MESSAGES = {"q01": "not answered", "q02": "not answered", "q03": "'E' is
                     "q09": "not answered", "q10": "in quotes"}
 
 def tamper(key_file: Path) -> dict:
-    """Wrong answers, plus kernel code that rewrites the key file to match them (if it exists)."""
+    """A step-1 cell (the step notebook runs in a kernel; the quiz, graded just before it, does
+    not) that rewrites the key file to match the wrong answers (if it exists)."""
     forged = {"questions": {qid: dict(KEY[qid], answer=wrong(qid)) for qid in QIDS}}
-    return dict(WRONG, q01=WRONG["q01"] + "\nimport pathlib\n_key = pathlib.Path(%r)\n"
-                "if _key.exists(): _key.write_text(%r)" % (str(key_file), json.dumps(forged)))
+    return {"step1": "import pathlib\n_key = pathlib.Path(%r)\nif _key.exists(): _key.write_text(%r)"
+                     % (str(key_file), json.dumps(forged))}
 
 
 STUDENTS = {  # student -> (step answers, quiz answer cells)
@@ -139,9 +140,10 @@ def graded(tmp_path_factory, course_template):
     course = shutil.copytree(course_template, tmp_path_factory.mktemp("quiz") / "course")
     key_file = course.parent / "other_key.json"
     reference = reference_solutions(STEP_SOURCE)
-    students = dict(STUDENTS, x_tamper=("blank", tamper(key_file)))
+    students = dict(STUDENTS, x_tamper=(tamper(key_file), WRONG))
+    answers = {"reference": {s: reference[s] for s in STEPS}, "blank": {}}
     for student, (steps, cells) in students.items():
-        hand_in(course, student, {s: reference[s] for s in STEPS} if steps == "reference" else {}, cells)
+        hand_in(course, student, answers[steps] if isinstance(steps, str) else steps, cells)
     nbgrader(course, "autograde", ASSIGNMENT, "--force")
     nbgrader(course, "generate_feedback", ASSIGNMENT, "--force")
     scores = step_scores(course)
@@ -188,11 +190,18 @@ def test_all_right_gives_full_quiz_marks(graded):
     assert {qid: cells[f"test_{qid}"] for qid in QIDS} == {qid: 1 for qid in QIDS}
 
 
-def test_lower_case_and_spaces_count_even_after_the_kernel_died(graded):
+def test_lower_case_and_spaces_count_and_the_quiz_never_runs_in_a_kernel(graded):
+    """Every grade cell of the quiz is parsed, so no kernel is started for it: no code cell has an
+    execution count or output but the verdicts (q05's ``os._exit`` never ran). The step notebook,
+    whose cells must run, was executed."""
     assert quiz_total(graded["scores"]["lower_case"]) == 10
-    nb = nbformat.read(graded["course"] / "autograded" / "lower_case" / ASSIGNMENT / "quiz.ipynb", 4)
-    q05 = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q05")
-    assert [out.get("ename") for out in q05.outputs] == ["KernelStopped"]
+    folder = graded["course"] / "autograded" / "lower_case" / ASSIGNMENT
+    quiz_nb = nbformat.read(folder / "quiz.ipynb", 4)
+    code = [c for c in quiz_nb.cells if c.cell_type == "code"]
+    assert not any(c.execution_count for c in code)
+    assert not any(c.outputs for c in code if not c.metadata.get("nbgrader", {}).get("grade"))
+    steps_nb = nbformat.read(folder / "reproducibility.ipynb", 4)
+    assert any(c.execution_count for c in steps_nb.cells if c.cell_type == "code")
 
 
 def test_all_wrong_gives_zero(graded):
@@ -218,8 +227,9 @@ def test_the_sandboxed_kernel_cannot_reach_the_key_file(graded):
 
 
 def test_a_key_rewritten_from_the_kernel_is_not_used(graded):
-    """Unsandboxed, x_tamper's kernel does rewrite the key file so that its (and x_wrong's) answers
-    would be right; the grades stay 0 because the grader read the key before any kernel ran."""
+    """Unsandboxed, x_tamper's step-notebook kernel does rewrite the key file so that its (and
+    x_wrong's, graded after it) answers would be right; the grades stay 0 because the grader read
+    the key before any kernel ran."""
     assert "GRADING RUNS UNSANDBOXED" in graded["unsandboxed_stderr"]
     forged = json.loads(graded["key_after_unsandboxed"])["questions"]
     assert all(forged[qid]["answer"] == wrong(qid) for qid in QIDS), "the tamper did not reach the key"
