@@ -6,16 +6,16 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     DeduplicateIds, IgnorePattern, LimitOutput, OverwriteCells,
                                     OverwriteKernelspec, SaveAutoGrades)
 
-from autograder.database import from_environment
-from autograder.kernel import SandboxedExecute
-from autograder.lms import CanvasCollector
-from autograder.preprocessors import ClearTags, ReexecuteSteps
-from autograder.quiz import GradeQuiz
+from autograder.classrun.database import from_environment
+from autograder.notebook.kernel import SandboxedExecute
+from autograder.course.lms import CanvasCollector
+from autograder.notebook.preprocessors import ClearTags, ReexecuteSteps
+from autograder.notebook.quiz import GradeQuiz
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 
 c.CourseDirectory.course_id = "reproducible-ml"
-# Each assignment's grading declaration (source/<assignment>/*.grading.json, autograder/steps.py)
+# Each assignment's grading declaration (source/<assignment>/*.grading.json, autograder/notebook/steps.py)
 # stays grader-side: generate_assignment copies everything else in source/<assignment>/.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.grading.json"]
 

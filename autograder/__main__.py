@@ -2,7 +2,8 @@
 import argparse
 import sys
 
-from . import dashboard, demo, grade, lms, verify
+from .course import dashboard, demo, lms
+from .classrun import grade, verify
 
 
 def main(argv=None) -> int:

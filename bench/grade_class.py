@@ -35,8 +35,8 @@ MODES = ("stock", "local", "dask")
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from autograder.demo import example_answers  # noqa: E402
-from autograder.submissions import hand_in  # noqa: E402
+from autograder.course.demo import example_answers  # noqa: E402
+from autograder.course.submissions import hand_in  # noqa: E402
 
 
 def env() -> dict:
@@ -68,7 +68,7 @@ def make_class(folder: Path, count: int) -> Path:
 
 
 def scores(course: Path) -> dict:
-    from autograder.gradebook import cell_scores
+    from autograder.classrun.gradebook import cell_scores
     return cell_scores(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT)
 
 
@@ -155,7 +155,7 @@ def main() -> int:
         finally:
             if cluster:
                 cluster.close()
-    from autograder.grade import default_workers
+    from autograder.classrun.grade import default_workers
     results["local_workers"] = args.workers or default_workers()
     results["dask"] = f"{args.dask_workers} x `dask worker --nworkers {args.dask_processes} --nthreads 1`"
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]

@@ -70,7 +70,7 @@ def main() -> int:
     from nbgrader.preprocessors import Execute
     from nbgrader.utils import temp_attrs
 
-    from autograder import preprocessors
+    from autograder.notebook import preprocessors
     imported = time.perf_counter() - started
 
     # nbclient's synchronous entry points (setup_kernel calls these, not the async ones)

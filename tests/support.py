@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autograder.gradebook import cell_scores
-from autograder.submissions import fill, submit  # noqa: F401 - re-exported for the tests
+from autograder.classrun.gradebook import cell_scores
+from autograder.course.submissions import fill, submit  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "reproducibility"

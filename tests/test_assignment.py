@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from autograder import expected
+from autograder.notebook import expected
 from support import ASSIGNMENT, fill, nbgrader, release_notebook, step_scores, submit
 
 REFERENCE = {

@@ -1,7 +1,7 @@
 """The student's experience in a real browser, in both places a student starts JupyterLab.
 
 "repo": the JupyterLab that `make lab` starts (lab/run-lab.sh) in the course repository, on a
-temporary working folder. "kit": the student kit (`python -m autograder.kit`) unpacked into an empty
+temporary working folder. "kit": the student kit (`python -m autograder.course.kit`) unpacked into an empty
 folder and started with its one command, `bash start-lab.sh`, which creates the kit's own venv with
 Debian's /usr/bin/python3 (CPython 3.11.2) from the kit's requirements.txt; the course repository is
 not on PATH. In each, headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) types the
@@ -26,7 +26,7 @@ import zipfile
 import nbformat
 import pytest
 
-from autograder import kit, lock
+from autograder.course import kit, lock
 from browser_support import CHROMIUM, CHROMIUM_ARGS, REPO, StudentLab
 
 ASSIGNMENT = "reproducibility"

@@ -26,8 +26,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from autograder import kernel, sandbox
-from autograder.kernel import SandboxedExecute
+from autograder.notebook import kernel, sandbox
+from autograder.notebook.kernel import SandboxedExecute
 from support import ASSIGNMENT, env, fill, release_notebook, step_scores, submit
 
 pytestmark = pytest.mark.skipif(not sandbox.detect().sandboxed, reason="no sandbox on this machine")
@@ -135,7 +135,7 @@ def _state(pid: int) -> str:
 def test_a_killed_worker_leaves_nothing_behind_for_good(tmp_path):
     """SIGKILL the grader mid-submission: bwrap dies with it; the next budget sweeps the cgroup
     and the next kernel the private folder."""
-    worker = ("import subprocess, sys, time\nfrom autograder import sandbox, kernel\n"
+    worker = ("import subprocess, sys, time\nfrom autograder.notebook import sandbox, kernel\n"
               "folder = kernel.private_folder()\n"
               "with sandbox.budget('killed') as b:\n"
               "    subprocess.Popen(sandbox.command([sys.executable, '-c', 'import time; time.sleep(60)'],"
@@ -212,7 +212,7 @@ def test_no_new_user_namespace_so_no_tmpfs_of_ones_own(tmp_path):
 
 
 def test_no_new_user_namespace_in_a_reexecution():
-    from autograder.reexecute import run_cells
+    from autograder.notebook.reexecute import run_cells
     result = run_cells([USERNS_ATTACK], 42)
     assert result.report is not None, result.stderr
     out = result.report["stdout"]

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import dashboard
-from autograder.submissions import hand_in
+from autograder.course import dashboard
+from autograder.course.submissions import hand_in
 from support import ASSIGNMENT, ROOT, env, submit
 
 CHROMIUM = "/usr/bin/chromium"
@@ -47,7 +47,7 @@ def graded(course_template, tmp_path_factory):
     environ = env()
     environ.pop("COURSE_DB_URL", None)
     for cmd in (["-m", "autograder", "grade", ASSIGNMENT, "--workers", "2"],
-                ["-m", "autograder.feedback", ASSIGNMENT],
+                ["-m", "autograder.course.feedback", ASSIGNMENT],
                 ["-m", "autograder", "dashboard", ASSIGNMENT]):
         proc = subprocess.run([sys.executable, *cmd], cwd=course, env=environ, capture_output=True, text=True)
         assert proc.returncode in ((0, 1) if "grade" in cmd else (0,)), proc.stdout + proc.stderr

@@ -18,8 +18,8 @@ import pytest
 from services import DaskCluster, dask_cluster  # noqa: F401 - pytest fixture
 from support import ASSIGNMENT, ROOT, env, nbgrader, step_scores
 
-from autograder.demo import example_answers
-from autograder.submissions import hand_in, submit
+from autograder.course.demo import example_answers
+from autograder.course.submissions import hand_in, submit
 
 CLASS = {k: v for k, v in json.loads((ROOT / "examples" / "example_class.json").read_text()).items()
          if not k.startswith("_")}

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from autograder import expected, steps
+from autograder.notebook import expected, steps
 from support import ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
 
 STEP5 = "more_scores = [random.randint(0, 10) for _ in range(3)]"
@@ -56,7 +56,7 @@ def five_steps(course_template, tmp_path_factory):
         "check": {"kind": "scores", "name": "more_scores", "count": 3, "low": 0, "high": 10}})
     (folder / "reproducibility.grading.json").write_text(json.dumps(declaration), encoding="utf-8")
     store = course / "expected-five.json"
-    subprocess.run([sys.executable, "-m", "autograder.expected", "--declaration",
+    subprocess.run([sys.executable, "-m", "autograder.notebook.expected", "--declaration",
                     str(folder / "reproducibility.grading.json"), "--store", str(store)],
                    check=True, env=env(), capture_output=True)
     nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")

@@ -12,8 +12,8 @@ import shutil
 
 import pytest
 
-from autograder import demo
-from autograder.submissions import hand_in
+from autograder.course import demo
+from autograder.course.submissions import hand_in
 from support import ASSIGNMENT, ROOT, nbgrader, step_scores
 
 # example student -> the steps whose points they keep (what each submission is there to show)

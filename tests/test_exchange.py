@@ -4,7 +4,7 @@ An exchange folder in a temp dir, the instructor in a course directory, three st
 their own HOME, working folder, Jupyter dirs and user name. Real commands throughout: the
 instructor releases (``nbgrader release_assignment``); the students fetch, answer and submit
 (``nbgrader fetch_assignment`` / ``submit``); the instructor collects (``nbgrader collect``), grades
-with ``python -m autograder grade``, writes the safe feedback (``python -m autograder.feedback``) and
+with ``python -m autograder grade``, writes the safe feedback (``python -m autograder.course.feedback``) and
 releases it (``nbgrader release_feedback``); each student fetches it (``nbgrader fetch_feedback``)
 and gets exactly the course's safe pages for their own submission. A fourth submission copied into
 ``submitted/`` by hand (as from an LMS) has no submission secret: feedback is still written and
@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.submissions import fill, hand_in
+from autograder.course.submissions import fill, hand_in
 from support import ASSIGNMENT, BIN, env
 
 COURSE_ID = "reproducible-ml"
@@ -91,7 +91,7 @@ def flow(course_template, tmp_path_factory):
     collected = nbgrader("collect", ASSIGNMENT)
     hand_in(course, BY_HAND, REFERENCE)  # e.g. from an LMS download: no nbgrader submit
     graded = instructor(sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--workers", "2")
-    written = instructor(sys.executable, "-m", "autograder.feedback", ASSIGNMENT)
+    written = instructor(sys.executable, "-m", "autograder.course.feedback", ASSIGNMENT)
     released = nbgrader("release_feedback", ASSIGNMENT)
     for student in students.values():
         student.nbgrader("fetch_feedback", ASSIGNMENT, f"--student={student.name}")
@@ -132,7 +132,7 @@ def test_each_student_fetches_exactly_their_own_safe_pages(flow):
 
 
 def test_fetched_points_are_the_graded_points(flow):
-    from autograder.feedback import label
+    from autograder.course.feedback import label
 
     for name, student in flow["students"].items():
         shown = {}

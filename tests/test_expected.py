@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from autograder import expected, steps
+from autograder.notebook import expected, steps
 
 
 def cpythons():

@@ -1,4 +1,4 @@
-"""Feedback HTML (``python -m autograder.feedback``): points and teaching messages, no secrets.
+"""Feedback HTML (``python -m autograder.course.feedback``): points and teaching messages, no secrets.
 
 End to end with the real ``nbgrader autograde`` in a temp course: for each step and quiz question
 the page shows the points from the gradebook and the message of each failed check; it shows no
@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import expected, feedback
+from autograder.notebook import expected
+from autograder.course import feedback
 from support import ASSIGNMENT, ROOT, fill, nbgrader, release_notebook, step_scores, submit
 
 REFERENCE = {
@@ -43,7 +44,7 @@ SCORES_42 = [item for _, item in DATA["outcomes"]["step3"]["names"]["accuracy_sc
 HAS_QUIZ = (ROOT / "source" / ASSIGNMENT / "quiz.ipynb").exists()
 
 if HAS_QUIZ:
-    from autograder import quiz
+    from autograder.notebook import quiz
     KEY = quiz.load()
     QIDS = sorted(KEY)
 

@@ -16,8 +16,8 @@ import sys
 import nbformat
 import pytest
 
-from autograder import expected, steps
-from autograder.reexecute import Limits, run_tasks
+from autograder.notebook import expected, steps
+from autograder.notebook.reexecute import Limits, run_tasks
 from support import ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
 
 DATA = expected.load()
@@ -129,7 +129,7 @@ def graded(course_template, tmp_path_factory):
     for student, (answers, _, _) in CASES.items():
         submit(course, student, fill(release_notebook(course), answers))
     nbgrader(course, "autograde", ASSIGNMENT)
-    subprocess.run([sys.executable, "-m", "autograder.feedback", ASSIGNMENT, "--course", str(course)],
+    subprocess.run([sys.executable, "-m", "autograder.course.feedback", ASSIGNMENT, "--course", str(course)],
                    cwd=course, env=env(), check=True, capture_output=True)
     return course, secret, step_scores(course)
 
@@ -241,7 +241,7 @@ def test_a_step_without_runs_fails():
                                   b'{"reports": [{"error": null, "stdout": 5, "names": {}, "generator": []}]}',
                                   b"\xff\xfe", b"[" * 100000])
 def test_malformed_reports_fail_the_run_not_the_grader(line):
-    from autograder.reexecute import parse_reports
+    from autograder.notebook.reexecute import parse_reports
     task = steps.student_task(DECL.step("step1"), "", {"names": {}, "generator": []})
     reports, why = parse_reports(b"noise\nTOKEN" + line + b"\n", "TOKEN", [task])
     assert reports is None and why
@@ -274,6 +274,6 @@ def test_reports_are_read_by_the_parent_only_from_the_token_line():
 def test_graded_steps_use_the_declaration_only():
     """No grader module names the assignment's steps, names or numbers."""
     for module in ("steps", "preprocessors", "reexecute", "harness", "expected", "reexecution_seeds"):
-        text = (ROOT / "autograder" / f"{module}.py").read_text(encoding="utf-8")
+        text = (ROOT / "autograder" / "notebook" / f"{module}.py").read_text(encoding="utf-8")
         for word in ("accuracy_scores", "step1", "step3", "42", "2026", "randint(80"):
             assert word not in text, (module, word)

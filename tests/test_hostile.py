@@ -19,7 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import feedback, sandbox
+from autograder.course import feedback
+from autograder.notebook import sandbox
 from support import ASSIGNMENT, ROOT, fill, nbgrader, release_notebook, step_scores, submit
 
 REFERENCE = {
@@ -226,7 +227,7 @@ def test_no_sandbox_process_outlives_grading(hostile_class):
 # ---------------------------------------------------------------- the out-of-kernel runner alone
 
 def test_reexecution_sees_no_course_file_and_runs_unprivileged():
-    from autograder.reexecute import run_cells
+    from autograder.notebook.reexecute import run_cells
     probe = ("import os\naccuracy_scores = []\n"
              "print(os.getuid(), sorted(os.listdir('/')), sorted(os.listdir(%r)))\n"
              % str(ROOT))
@@ -244,7 +245,7 @@ def test_reexecution_sees_no_course_file_and_runs_unprivileged():
 def test_reexecution_has_no_network():
     """A server listening on the host's loopback is out of reach (no traffic leaves this machine)."""
     import socket
-    from autograder.reexecute import run_cells
+    from autograder.notebook.reexecute import run_cells
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
         run = run_cells([f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=3)"], 42)
@@ -269,7 +270,7 @@ def test_unsandboxed_grading_still_works_and_says_so_loudly(tmp_path, monkeypatc
     """Where bubblewrap is missing (forced here), grading runs with the limits only and warns."""
     import subprocess
     import sys
-    script = ("from autograder.reexecute import run_cells\n"
+    script = ("from autograder.notebook.reexecute import run_cells\n"
               "r = run_cells(['accuracy_scores = []\\nprint(1)'], 42)\n"
               "print('REPORT', r.report['stdout'].strip())\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -26,7 +26,8 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell
 
-from autograder import intake, sandbox
+from autograder.classrun import intake
+from autograder.notebook import sandbox
 from support import ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
 from test_budget import ATTACKS, CELL_LIMIT, MARK_BYTES, REFERENCE, SLEEPING_CELLS, STEP1_EARNED
 from test_grade_command import CLASS, hand_in
@@ -74,7 +75,7 @@ def make_class(course: Path) -> None:
     (course / "submitted" / "linked_folder").mkdir()
     (course / "submitted" / "linked_folder" / ASSIGNMENT).symlink_to(course / "source" / ASSIGNMENT)
     extra = honest_copy(course, "extra_links", HONEST["ada"])
-    (extra / "quiz_key.json").symlink_to(ROOT / "autograder" / "quiz_key.json")
+    (extra / "quiz_key.json").symlink_to(ROOT / "autograder" / "notebook" / "quiz_key.json")
     (extra / "gradebook.db").symlink_to(course / "gradebook.db")
     (honest_copy(course, "dev_zero", HONEST["ada"]) / "zero").symlink_to("/dev/zero")
     deep = b'{"cells": [], "metadata": {"x": ' + b"[" * 20000 + b"]" * 20000 + b'}, "nbformat": 4}'

@@ -1,4 +1,4 @@
-"""Intake (``autograder.intake``): each rule rejects what it names, reads nothing it rejects, and
+"""Intake (``autograder.classrun.intake``): each rule rejects what it names, reads nothing it rejects, and
 accepts an honest submission byte for byte. No nbgrader here: the folder checks alone."""
 import json
 import os
@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from autograder import intake
+from autograder.classrun import intake
 
 A = "reproducibility"
 

@@ -1,4 +1,4 @@
-"""LMS in and out (``autograder/lms.py``), with real commands on a temp course.
+"""LMS in and out (``autograder/course/lms.py``), with real commands on a temp course.
 
 In: a Canvas-style bulk download, generated here, goes through ``nbgrader zip_collect`` (the
 course's ``CanvasCollector``) into ``submitted/`` under the roster's student ids. Out: after
@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import lms
+from autograder.course import lms
 from support import ASSIGNMENT, env, fill, release_notebook
 
 LMS_ASSIGNMENT_ID = "67890"

@@ -4,7 +4,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import expected
+from autograder.notebook import expected
 from support import ASSIGNMENT, ROOT, nbgrader
 
 NOTEBOOKS = sorted(p for folder in ("source", "release", "notebooks") for p in (ROOT / folder).rglob("*.ipynb")

@@ -3,7 +3,7 @@
 The same small class is graded twice with ``python -m autograder grade``: into the course's
 SQLite gradebook, and with every command (``generate_assignment``, ``grade``, ``export``, stock
 ``autograde``) pointed at PostgreSQL by ``COURSE_DB_URL``. Both gradebooks must hold the same
-rows, and ``nbgrader export`` must write the same CSV from each. :func:`autograder.database.prepare` must create the schema once,
+rows, and ``nbgrader export`` must write the same CSV from each. :func:`autograder.classrun.database.prepare` must create the schema once,
 even when several coordinators call it at the same moment.
 """
 import csv
@@ -17,9 +17,9 @@ from services import postgres  # noqa: F401 - pytest fixture
 from sqlalchemy import create_engine, text
 from support import ASSIGNMENT, ROOT, env, nbgrader
 
-from autograder import database
-from autograder.demo import example_answers
-from autograder.submissions import hand_in, submit
+from autograder.classrun import database
+from autograder.course.demo import example_answers
+from autograder.course.submissions import hand_in, submit
 
 COURSE_ID = "reproducible-ml"
 CLASS = {k: v for k, v in json.loads((ROOT / "examples" / "example_class.json").read_text()).items()
@@ -99,7 +99,7 @@ def test_same_class_same_gradebook_on_postgres_as_on_sqlite(course, tmp_path, po
 
 def test_schema_is_created_once_even_by_coordinators_starting_together(postgres):  # noqa: F811
     url = postgres.database()
-    code = f"from autograder.database import prepare; prepare({url!r}, {COURSE_ID!r})"
+    code = f"from autograder.classrun.database import prepare; prepare({url!r}, {COURSE_ID!r})"
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env(), stderr=subprocess.PIPE, text=True)
              for _ in range(4)]
     for proc in procs:

@@ -21,9 +21,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import quiz, submissions
-from autograder.expected import SOURCE as STEP_SOURCE
-from autograder.expected import reference_solutions
+from autograder.notebook import quiz
+from autograder.course import submissions
+from autograder.notebook.expected import SOURCE as STEP_SOURCE
+from autograder.notebook.expected import reference_solutions
 from support import ASSIGNMENT, env, nbgrader, step_scores
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -314,7 +315,7 @@ def test_invalid_letter_message_names_the_valid_letters():
 
 def test_key_matches_the_source_notebook():
     assert quiz.dumps(quiz.derive()) == quiz.STORE.read_text(encoding="utf-8"), \
-        "run: python -m autograder.quiz"
+        "run: python -m autograder.notebook.quiz"
 
 
 def test_ten_questions_with_levels_and_four_options():

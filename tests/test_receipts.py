@@ -13,8 +13,9 @@ import sys
 
 import pytest
 
-from autograder import expected, receipt
-from autograder.submissions import hand_in
+from autograder.notebook import expected
+from autograder.classrun import receipt
+from autograder.course.submissions import hand_in
 from support import ASSIGNMENT, ROOT, env, release_notebook
 
 REFERENCE = expected.load()["reference"]

@@ -3,7 +3,7 @@
 nbgrader's ``LimitOutput`` counts lines only, after execution: one ``print('x' * 10**8)`` is one
 line, and an endless ``print`` loop piles up messages in the grader's memory until the cell
 times out. :class:`CapOutput` (mixed into the Execute preprocessor, see
-:mod:`autograder.kernel`) counts characters as the messages arrive: a cell keeps at most
+:mod:`autograder.notebook.kernel`) counts characters as the messages arrive: a cell keeps at most
 ``max_cell_chars``, the notebook at most ``max_notebook_chars``; the first output over the cap is
 cut (a stream keeps its head), later ones are dropped, and the cell gets one error output
 ``OutputLimitExceeded`` naming the limit (so a test cell that floods its output scores 0).

@@ -31,7 +31,7 @@ from pathlib import Path
 from nbgrader.plugins import FileNameCollectorPlugin
 from traitlets import Unicode
 
-from .database import from_environment
+from ..classrun.database import from_environment
 
 ROSTER = Path("lms") / "roster.csv"
 ROSTER_FIELDS = ["student_id", "name", "lms_id", "sis_user_id", "sis_login_id", "section"]
@@ -61,7 +61,7 @@ def read_roster(path: Path) -> list:
 class CanvasCollector(FileNameCollectorPlugin):
     """``nbgrader zip_collect``'s collector for Canvas file names, students named by the roster."""
 
-    roster = Unicode(str(ROSTER), help="roster CSV, relative to the course root (see autograder/lms.py)"
+    roster = Unicode(str(ROSTER), help="roster CSV, relative to the course root (see autograder/course/lms.py)"
                      ).tag(config=True)
 
     def collect(self, submitted_file: str):

@@ -1,6 +1,6 @@
 """The student kit: everything a student needs, and nothing that gives an answer away.
 
-``python -m autograder.kit`` (``make student-kit``) writes ``dist/<course>-student-<version>.zip``
+``python -m autograder.course.kit`` (``make student-kit``) writes ``dist/<course>-student-<version>.zip``
 (course id from nbgrader_config.py, version from pyproject.toml). Inside one top folder:
 
     README.md, requirements.txt, start-lab.sh   from kit/ (students' README, pins, one-command start)
@@ -27,7 +27,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
 TEMPLATE = ROOT / "kit"
 EXECUTABLE = {"start-lab.sh", "lab/run-lab.sh"}
@@ -118,7 +118,7 @@ def secrets() -> dict[str, str]:
                         found[f"hidden test of {notebook.name}:{grade_id} line {n + 1}"] = _normal(line)
     # Grader-side data (expected outcomes, grading declaration, quiz key): every distinctive
     # string in it, key or value, that the course does not show openly anyway.
-    for data in sorted((ROOT / "autograder").glob("*.json")) + sorted((ROOT / "source").rglob("*.json")):
+    for data in sorted((ROOT / "autograder").rglob("*.json")) + sorted((ROOT / "source").rglob("*.json")):
         for n, text in enumerate(_strings(json.loads(data.read_text(encoding="utf-8")))):
             if len(_normal(text)) >= 24 and _normal(text) not in public:
                 found[f"grader data from {data.relative_to(ROOT)} #{n}"] = _normal(text)
@@ -193,7 +193,7 @@ def build(out_dir: Path = DIST) -> Path:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.kit", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.course.kit", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DIST, help="folder for the zip (default: dist/)")
     args = parser.parse_args(argv)
     target = build(args.out)

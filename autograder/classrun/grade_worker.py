@@ -1,9 +1,9 @@
-"""One local grading worker (started by :mod:`autograder.pool`): runs grading tasks, one at a time.
+"""One local grading worker (started by :mod:`autograder.classrun.pool`): runs grading tasks, one at a time.
 
-``python -m autograder.grade_worker SNAPSHOT CMD_FD RESULT_FD``: reads the assignment snapshot
+``python -m autograder.classrun.grade_worker SNAPSHOT CMD_FD RESULT_FD``: reads the assignment snapshot
 from the file ``SNAPSHOT``, pays nbgrader's imports once, says it is ready, then for each task
-message on ``CMD_FD`` calls :func:`autograder.task.grade` and writes the result on
-``RESULT_FD``. Messages are length-prefixed JSON (:func:`autograder.pool.encode`) on private,
+message on ``CMD_FD`` calls :func:`autograder.classrun.task.grade` and writes the result on
+``RESULT_FD``. Messages are length-prefixed JSON (:func:`autograder.classrun.pool.encode`) on private,
 non-inheritable pipes, so nothing a student's kernel prints can reach the coordinator. The worker
 needs no course folder: each task builds its own temporary course under ``TMPDIR``.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 # import time: about a second per process. Blocked here only, in this process.
 sys.modules.setdefault("rfc3987_syntax", None)
 
-from autograder import pool  # noqa: E402
+from autograder.classrun import pool  # noqa: E402
 
 
 PR_SET_PDEATHSIG = 1
@@ -87,7 +87,7 @@ def serve(argv=None) -> int:
     try:
         with open(snapshot_file, "rb") as fh:
             snapshot = pool.decode(fh.read()[pool._HEADER.size:])
-        from autograder import task  # nbgrader's imports, once
+        from autograder.classrun import task  # nbgrader's imports, once
     except BaseException as exc:  # noqa: B902 - the coordinator must hear why, even on SystemExit
         pool.write_message(result_fd, {"fatal": "the grading process could not start: %s" % "".join(
             traceback.format_exception_only(type(exc), exc)).strip()})

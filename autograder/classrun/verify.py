@@ -1,9 +1,9 @@
 """``python -m autograder verify ASSIGNMENT [--student ID ...] [--course DIR]``: prove the grades.
 
 For each student with a receipt (``autograded/<student>/<assignment>/receipt.json``, see
-:mod:`autograder.receipt`) it compares the submitted files, the grader's code and data and the
+:mod:`autograder.classrun.receipt`) it compares the submitted files, the grader's code and data and the
 environment with what the receipt recorded, regrades the submission as it is now with the
-receipt's seeds (:func:`autograder.task.grade`: a temporary course, fresh sandboxed processes)
+receipt's seeds (:func:`autograder.classrun.task.grade`: a temporary course, fresh sandboxed processes)
 and compares every cell's points. Exit status 0 when every point matches and nothing changed;
 1 naming each difference (a changed, missing or added submission file, a changed grader, a
 changed environment, different points or status); 2 when there is no receipt to check.

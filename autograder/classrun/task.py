@@ -10,7 +10,7 @@ runs nbgrader's own ``Autograde`` converter with the course's configuration, ins
 sandbox budget for the submission, and returns plain data: the status and its reason, the
 autograded files, the gradebook rows nbgrader wrote, the per-cell grades, the seeds used, the
 receipt. Nothing is written outside the temporary course; the coordinator replays the result
-into the course (:mod:`autograder.gradebook`).
+into the course (:mod:`autograder.classrun.gradebook`).
 """
 import hashlib
 import json
@@ -22,7 +22,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import report
+from . import receipt, report
 
 PACKAGE = Path(__file__).resolve().parent
 CONFIG = "nbgrader_config.py"
@@ -30,12 +30,9 @@ SUBMITTED = "@@STUDENT@@"  # placeholder for a student id in a path pattern
 
 
 def grader_hash(extra: bytes = b"") -> str:
-    """sha256 of the grader's code and data (this package's .py and .json files) and ``extra``."""
-    digest = hashlib.sha256()
-    for path in sorted(PACKAGE.glob("*.py")) + sorted(PACKAGE.glob("*.json")):
-        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    digest.update(extra)
-    return digest.hexdigest()
+    """sha256 of the grader's code and data (:func:`receipt.grader`) and ``extra``."""
+    grader = receipt.grader()
+    return hashlib.sha256((grader["code"] + grader["data"]).encode() + extra).hexdigest()
 
 
 def files_hash(files: dict) -> str:
@@ -191,7 +188,7 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds) -> dict
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde
 
-    from . import preprocessors, reexecution_seeds, sandbox
+    from ..notebook import reexecution_seeds, sandbox
 
     assignment = snapshot["assignment"]
     (root / CONFIG).write_text(snapshot["config"], encoding="utf-8")
@@ -208,15 +205,13 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds) -> dict
         (submitted / name).write_bytes(data)
 
     app = course_app(root, assignment, db_url=f"sqlite:///{db}", student=student)
-    if seeds is None and hasattr(preprocessors.ReexecuteSteps, "seeds"):
-        seeds = reexecution_seeds.draw()
-    if seeds:
-        app.config.ReexecuteSteps.seeds = list(seeds)
+    seeds = list(seeds) if seeds is not None else reexecution_seeds.draw()
+    app.config.ReexecuteSteps.seeds = seeds
     records = Records()
     app.log.addHandler(records)
     error = None
     try:
-        with sandbox.budget(student) if hasattr(sandbox, "budget") else _nothing():
+        with sandbox.budget(student):
             Autograde(coursedir=app.coursedir, parent=app).start()
     except Exception as exc:  # noqa: BLE001 - NbGraderException and anything else
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -243,32 +238,18 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds) -> dict
                            "verdict": "failed" if messages.get(name) else "passed" if score else "none",
                            "messages": messages.get(name, [])}
     result = dict(status, log=records.records, autograded=out, gradebook=rows, cells=cells,
-                  seeds=list(seeds or []), error=error)
+                  seeds=seeds, error=error)
     result["receipt"] = _receipt(submitted, autograded, result)
     return result
 
 
-def _receipt(submitted: Path, autograded: Path, result: dict):
-    """The receipt of :mod:`autograder.receipt` (H1) when the module is there."""
-    try:
-        from . import receipt
-    except ImportError:
-        return None
-    if not hasattr(receipt, "build"):
-        return None
+def _receipt(submitted: Path, autograded: Path, result: dict) -> dict:
+    """The grading receipt (:mod:`autograder.classrun.receipt`) of one graded submission."""
     cells = {k: {"score": v["score"], "max_score": v["max_score"], "verdict": v["verdict"]}
              for k, v in result["cells"].items()}
     status = {k: result[k] for k in ("status", "reason", "detail")}
     return receipt.build(submitted=submitted, autograded=autograded, seeds=result["seeds"],
                          cells=cells, status=status)
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def submission_rows(gb, assignment: str, student: str):

@@ -13,10 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import dashboard, database, feedback, grade
+from . import dashboard, feedback
+from ..classrun import database, grade
 from .submissions import hand_in
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "reproducibility"
 DEMO_DIR = "demo-course"
 MARKER = ".autograder-demo"  # a folder without it is not rebuilt (it might be someone's course)

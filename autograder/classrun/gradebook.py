@@ -1,7 +1,7 @@
 """The course gradebook: read scores, replay a grading task's rows, mark failed submissions.
 
 The coordinator of ``python -m autograder grade`` is the only writer. It replays what nbgrader's
-``Autograde`` wrote in a task's temporary gradebook (:func:`autograder.task.submission_rows`)
+``Autograde`` wrote in a task's temporary gradebook (:func:`autograder.classrun.task.submission_rows`)
 with nbgrader's own Gradebook API, as a sequential ``nbgrader autograde`` would have written it
 into the course gradebook: auto scores, late penalties, ``needs_manual_grade``, auto comments.
 Manual scores and comments that graders entered stay, as with stock ``--force`` regrades.

@@ -1,6 +1,6 @@
 """Per-student feedback HTML that shows points and teaching messages, and nothing else.
 
-``python -m autograder.feedback ASSIGNMENT`` (``make feedback``) writes
+``python -m autograder.course.feedback ASSIGNMENT`` (``make feedback``) writes
 ``feedback/<student>/<assignment>/<notebook>.html`` for every autograded submission, the layout
 ``nbgrader generate_feedback`` uses (so ``nbgrader release_feedback`` can hand them out).
 
@@ -29,8 +29,8 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from .database import from_environment
-from .report import failed_checks
+from ..classrun.database import from_environment
+from ..classrun.report import failed_checks
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.4rem;
@@ -156,7 +156,7 @@ def generate(course: Path, assignment: str, students=None, db_url: str = None, n
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.feedback", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m autograder.course.feedback", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("assignment", help="assignment id, e.g. reproducibility")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: .)")

@@ -1,6 +1,6 @@
 """Pinned requirements, resolved on the oldest CPython the course supports.
 
-``python -m autograder.lock [--python /usr/bin/python3]`` resolves pyproject.toml's dependencies
+``python -m autograder.course.lock [--python /usr/bin/python3]`` resolves pyproject.toml's dependencies
 with pip in a throw-away venv of that interpreter (default: Debian 12's ``/usr/bin/python3``,
 3.11.2) and writes the whole tree, pinned, to ``requirements.lock``; then resolves the students'
 packages (``STUDENT``) against those pins and writes ``kit/requirements.txt`` (with the few
@@ -20,7 +20,7 @@ from pathlib import Path
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements.lock"
 STUDENT_LOCK = ROOT / "kit" / "requirements.txt"
 # What students run: JupyterLab with nbgrader's Validate button, a kernel, the lessons' libraries.
@@ -91,7 +91,7 @@ def canonical(name: str) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.lock", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.course.lock", description=__doc__.splitlines()[0])
     parser.add_argument("--python", default="/usr/bin/python3",
                         help="the oldest interpreter to support (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -99,12 +99,12 @@ def main(argv=None) -> int:
                              capture_output=True, text=True, check=True).stdout.strip()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     LOCK.write_text(pins(resolve(args.python, project["dependencies"]),
-                         f"# python -m autograder.lock: pyproject.toml's dependencies resolved on "
+                         f"# python -m autograder.course.lock: pyproject.toml's dependencies resolved on "
                          f"CPython {version}.\n"))
     student = resolve(args.python, STUDENT, "-c", str(LOCK))
     STUDENT_LOCK.write_text(pins(student,
                                  f"# The student kit's packages ({', '.join(STUDENT)}), pinned as in "
-                                 f"requirements.lock\n# (python -m autograder.lock; resolved on "
+                                 f"requirements.lock\n# (python -m autograder.course.lock; resolved on "
                                  f"CPython {version}, plus what macOS adds).\n",
                                  macos_only(args.python, student, STUDENT)))
     print(f"wrote {LOCK.name} and {STUDENT_LOCK.relative_to(ROOT)} (resolved on CPython {version})")

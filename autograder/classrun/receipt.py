@@ -4,7 +4,7 @@
 course commit, the hashes of ``requirements.lock`` and of the grader's code and data, the Python
 that graded, the re-execution seeds drawn (secret ones included: the receipt stays grader-side,
 like the gradebook), the limits in force, the status and the verdict and points of every graded
-cell. ``python -m autograder verify`` (:mod:`autograder.verify`) regrades from it.
+cell. ``python -m autograder verify`` (:mod:`autograder.classrun.verify`) regrades from it.
 """
 import hashlib
 import json
@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import asdict
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]
 ROOT = PACKAGE.parent
 LOCK = ROOT / "requirements.lock"
 NAME = "receipt.json"
@@ -33,16 +33,17 @@ def files(folder: Path) -> dict:
             if p.is_file() and not p.is_symlink()}
 
 
-def _tree_hash(paths) -> str:
+def _tree_hash(pattern: str) -> str:
     digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for path in sorted(PACKAGE.rglob(pattern)):
+        name = path.relative_to(PACKAGE).as_posix()
+        digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
 def grader() -> dict:
-    """Hashes of the grader's code (``autograder/*.py``) and data (``autograder/*.json``)."""
-    return {"code": _tree_hash(PACKAGE.glob("*.py")), "data": _tree_hash(PACKAGE.glob("*.json"))}
+    """Hashes of the grader's code (``autograder/**/*.py``) and data (``autograder/**/*.json``)."""
+    return {"code": _tree_hash("*.py"), "data": _tree_hash("*.json")}
 
 
 def environment() -> dict:
@@ -67,8 +68,8 @@ def commit() -> str:
 
 def limits() -> dict:
     """The limits in force by default (the re-execution's, and the sandbox mode)."""
-    from . import sandbox
-    from .reexecute import Limits
+    from ..notebook import sandbox
+    from ..notebook.reexecute import Limits
     return {"reexecution": asdict(Limits()), "sandbox": sandbox.detect().name}
 
 

@@ -1,7 +1,7 @@
 """Expected values: derived from the reference solution, stored as data, checked by a test.
 
-``python -m autograder.expected`` reads the assignment's declaration
-(``source/<assignment>/<notebook>.grading.json``, see :mod:`autograder.steps`) and the solution
+``python -m autograder.notebook.expected`` reads the assignment's declaration
+(``source/<assignment>/<notebook>.grading.json``, see :mod:`autograder.notebook.steps`) and the solution
 cells of its source notebook, runs the reference solution under the task seed through the same
 re-execution path the grader uses, and writes ``expected.json``: the declaration, the reference
 cells and the task seed's outcome of every step. ``--check`` exits 1 if the stored file differs
@@ -15,7 +15,7 @@ from pathlib import Path
 from . import steps
 from .reexecute import Limits, run_tasks
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DECLARATION = ROOT / "source" / "reproducibility" / "reproducibility.grading.json"
 SOURCE = DECLARATION.parent / "reproducibility.ipynb"
 STORE = Path(__file__).with_name("expected.json")
@@ -72,7 +72,7 @@ def dumps(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.expected", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m autograder.notebook.expected", description=__doc__)
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
     parser.add_argument("--declaration", type=Path, default=DECLARATION, help="the assignment's declaration")
     parser.add_argument("--store", type=Path, default=STORE, help="where the expected values live")

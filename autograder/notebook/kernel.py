@@ -4,14 +4,14 @@
 :class:`GuardedExecute` with three additions:
 
 - the kernel is started by :class:`SandboxedKernelManager`, which wraps the kernelspec's argv
-  with :func:`autograder.sandbox.command`: bubblewrap, a fresh unprivileged uid, no network (the kernel
+  with :func:`autograder.notebook.sandbox.command`: bubblewrap, a fresh unprivileged uid, no network (the kernel
   talks to nbgrader over ZeroMQ ``ipc`` sockets in a 1 MiB tmpfs only the sandbox has),
   a clean environment, and rlimits for memory, processes, CPU and file size. Its working folder
   (``autograded/<student>/<assignment>/``, where nbgrader puts the notebook) becomes a
   size-capped tmpfs holding that folder's files read-only; nothing else of the course exists;
-- outputs are capped in characters while they arrive (:class:`autograder.output_limit.CapOutput`);
-- when the caller opened no :func:`autograder.sandbox.budget` (stock ``nbgrader autograde``), each
-  notebook gets one (:func:`autograder.sandbox.auto_budget`).
+- outputs are capped in characters while they arrive (:class:`autograder.notebook.output_limit.CapOutput`);
+- when the caller opened no :func:`autograder.notebook.sandbox.budget` (stock ``nbgrader autograde``), each
+  notebook gets one (:func:`autograder.notebook.sandbox.auto_budget`).
 
 The per-cell time limit stays nbgrader's ``Execute.timeout``, inside the notebook's time budget
 (``GuardedExecute.notebook_timeout``); GuardedExecute turns a dead or stuck kernel into a failed
@@ -148,7 +148,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                                     "Execute.timeout).").tag(config=True)
     file_mb = Integer(64, help="Largest file the kernel may write, MiB.").tag(config=True)
     scratch_mb = Integer(256, help="Size of the kernel's writable working folder (tmpfs), MiB.").tag(config=True)
-    client_class = DottedObjectName("autograder.kernel.SandboxedKernelClient")
+    client_class = DottedObjectName("autograder.notebook.kernel.SandboxedKernelClient")
     client_factory = Type(SandboxedKernelClient, klass=AsyncKernelClient)
     sockets_kb = Integer(1024, help="Size of the tmpfs holding the kernel's ipc sockets, KiB.").tag(config=True)
 
@@ -281,7 +281,7 @@ class SandboxedExecute(CapOutput, GuardedExecute):
     """GuardedExecute with the kernel in the sandbox and the outputs capped while they arrive.
 
     When no budget is active (stock ``nbgrader autograde``), each notebook gets its own
-    :func:`autograder.sandbox.auto_budget`, covering its kernel and its re-executions.
+    :func:`autograder.notebook.sandbox.auto_budget`, covering its kernel and its re-executions.
     """
 
     budget_memory_mb = Integer(sandbox.BUDGET_MEMORY_MB, help="Memory (incl. memfd and tmpfs "

@@ -30,7 +30,7 @@ _one_at_a_time = threading.Lock()
 
 
 def run_task(snapshot: dict, student: str, files: dict, seeds: Optional[list]) -> dict:
-    """What a Dask worker runs: :func:`autograder.task.grade`, one task per worker process at a
+    """What a Dask worker runs: :func:`autograder.classrun.task.grade`, one task per worker process at a
     time whatever ``--nthreads`` says (grading starts kernels and sandboxes; one at a time per
     process is what the local executor does too)."""
     with _one_at_a_time:

@@ -1,6 +1,6 @@
 """Child side of a re-execution: run cells in a fresh interpreter and report what they left behind.
 
-Started by :mod:`autograder.reexecute` as ``python -I harness.py``; reads one JSON job on stdin:
+Started by :mod:`autograder.notebook.reexecute` as ``python -I harness.py``; reads one JSON job on stdin:
 ``{"token": str, "limits": {...}, "tasks": [task, ...]}``. Each task runs in a namespace of its
 own: first its ``before`` part, either ``{"seed": int, "imports": [...], "cells": [...]}`` (the
 grader's own reference cells, seeded) or ``{"state": {"names": {...}, "generator": [...]}}``
@@ -12,7 +12,7 @@ the state after ``before`` (what the grader passes to a student's run as data).
 
 Nothing here decides a grade, and nothing here is trusted: student code shares this process and
 may forge any report. The grader makes forging useless (secret seeds, strict parsing; see
-:mod:`autograder.steps`). Everything is bound inside :func:`main` before student code runs, so
+:mod:`autograder.notebook.steps`). Everything is bound inside :func:`main` before student code runs, so
 swapping module attributes from a cell changes nothing. A cell that prints more than
 ``limits.output_chars`` characters is stopped there (``OutputLimitExceeded``). Kept compatible
 with Python 3.6+, so that the expected values can be derived under every CPython.

@@ -1,11 +1,11 @@
 """Where grading tasks run: one interface, the local worker processes (default) and Dask.
 
-A task is one call of :func:`autograder.task.grade` ``(snapshot, student, files, seeds)``: it needs
-no course folder and returns plain data. The coordinator (:mod:`autograder.grade`) is the only
+A task is one call of :func:`autograder.classrun.task.grade` ``(snapshot, student, files, seeds)``: it needs
+no course folder and returns plain data. The coordinator (:mod:`autograder.classrun.grade`) is the only
 writer of the course; an executor only runs tasks and hands back their results:
 
-- :class:`LocalExecutor`: worker processes on this machine (:mod:`autograder.pool`);
-- ``autograder.dask_executor.DaskExecutor``: a Dask distributed scheduler
+- :class:`LocalExecutor`: worker processes on this machine (:mod:`autograder.classrun.pool`);
+- ``autograder.classrun.dask_executor.DaskExecutor``: a Dask distributed scheduler
   (``python -m autograder grade ASSIGNMENT --scheduler tcp://HOST:8786``).
 
 Every result is a dict with at least ``student``, ``status`` and ``reason``. When a task cannot
@@ -47,7 +47,7 @@ class Executor(abc.ABC):
 
     @abc.abstractmethod
     def start(self, snapshot: dict) -> None:
-        """Make the assignment snapshot (:func:`autograder.task.snapshot`) available to workers."""
+        """Make the assignment snapshot (:func:`autograder.classrun.task.snapshot`) available to workers."""
 
     @abc.abstractmethod
     def submit(self, task: Task) -> None:
@@ -74,7 +74,7 @@ class Executor(abc.ABC):
 
 
 class LocalExecutor(Executor):
-    """Worker processes on this machine, each running tasks one at a time (:mod:`autograder.pool`).
+    """Worker processes on this machine, each running tasks one at a time (:mod:`autograder.classrun.pool`).
 
     A task past ``task_timeout`` seconds is stopped with its worker (and everything that worker
     started) and reported lost as ``timed out``; a worker that dies costs only its task and is

@@ -4,7 +4,7 @@ Read from ``exports/grading_report.json`` (what ``python -m autograder grade`` w
 ``exports/dashboard.html``: the score distribution (a matplotlib histogram, inline SVG), the pass
 rate of each step and quiz question, the common mistakes per step with counts, the failed
 submissions with their reasons, and a table of students linking to their feedback pages
-(``python -m autograder.feedback``). The page loads nothing: no script, no font, no image from
+(``python -m autograder.course.feedback``). The page loads nothing: no script, no font, no image from
 anywhere else.
 
 A mistake is the message of a failed check (``report.failed_checks``: the verdicts name the

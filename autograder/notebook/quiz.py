@@ -6,7 +6,7 @@ graded, parses it with :mod:`ast` (never runs it), and sets each ``test_qNN`` ce
 the verdict, whatever the kernel printed there. The key lives only here, grader-side, in
 ``quiz_key.json``; no verdict message names a correct letter.
 
-The key is data derived from the instructor notebook: ``python -m autograder.quiz`` re-derives
+The key is data derived from the instructor notebook: ``python -m autograder.notebook.quiz`` re-derives
 ``quiz_key.json`` from the solution cells and question headings of
 ``source/reproducibility/quiz.ipynb``; ``--check`` exits 1 if the stored key differs.
 """
@@ -23,7 +23,7 @@ from traitlets import Unicode
 from .preprocessors import answer_sources, grade_cells_matching, show_verdict
 from .steps import Verdict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "source" / "reproducibility" / "quiz.ipynb"
 STORE = Path(__file__).with_name("quiz_key.json")
 
@@ -106,7 +106,7 @@ class GradeQuiz(NbGraderPreprocessor):
     (printing, redefining names, editing files) can change a verdict.
     """
 
-    key_file = Unicode(str(STORE), help="The answer key (JSON, see autograder/quiz.py).").tag(config=True)
+    key_file = Unicode(str(STORE), help="The answer key (JSON, see autograder/notebook/quiz.py).").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -167,12 +167,12 @@ def load(path=STORE) -> dict:
 
 def dumps(key: dict) -> str:
     return json.dumps({"_about": "Quiz answer key, grader-side only. Derived from "
-                                 "source/reproducibility/quiz.ipynb by python -m autograder.quiz.",
+                                 "source/reproducibility/quiz.ipynb by python -m autograder.notebook.quiz.",
                        "questions": key}, indent=2, sort_keys=True) + "\n"
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.quiz", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m autograder.notebook.quiz", description=__doc__)
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
     args = parser.parse_args(argv)
     text = dumps(derive())

@@ -1,7 +1,7 @@
 """nbgrader preprocessors the course adds to ``nbgrader autograde`` (see nbgrader_config.py).
 
 Each does one transformation: ``ClearTags`` closes a hole in the stock pipeline (the kernel's own
-preprocessors are in :mod:`autograder.kernel`); ``ReexecuteSteps`` replaces the kernel's verdict on the step test cells with one made
+preprocessors are in :mod:`autograder.notebook.kernel`); ``ReexecuteSteps`` replaces the kernel's verdict on the step test cells with one made
 outside the kernel.
 """
 import json
@@ -27,7 +27,7 @@ def passed_check(cell, message: str) -> None:
 
 
 def show_verdict(cell, verdict, ename: str = "GraderCheckFailed") -> None:
-    """Make a test cell show ``verdict`` (a :class:`autograder.steps.Verdict`), whatever was there."""
+    """Make a test cell show ``verdict`` (a :class:`autograder.notebook.steps.Verdict`), whatever was there."""
     if verdict.passed:
         passed_check(cell, verdict.message)
     else:
@@ -64,7 +64,7 @@ class ReexecuteSteps(NbGraderPreprocessor):
     """Grade the step test cells by re-running the student's step cells outside the kernel.
 
     The steps come from the derived data (``expected_file``: the assignment's declaration, the
-    reference cells, the task seed's outcomes; see :mod:`autograder.steps`). For the notebook it
+    reference cells, the task seed's outcomes; see :mod:`autograder.notebook.steps`). For the notebook it
     declares, each step's cell (read from the notebook being graded, by grade_id) runs in fresh
     sandboxed ``python -I`` processes, one per seed, starting from the reference state as data;
     the reference outcome for each secret seed is computed now, in a process of its own. The
@@ -77,7 +77,7 @@ class ReexecuteSteps(NbGraderPreprocessor):
     output_bytes = Integer(1 << 20, help="Bytes one re-execution may print.").tag(config=True)
     python = Unicode(sys.executable, help="Interpreter for the re-executions.").tag(config=True)
     expected_file = Unicode(str(expected.STORE), help="The derived grading data (python -m "
-                            "autograder.expected).").tag(config=True)
+                            "autograder.notebook.expected).").tag(config=True)
     seeds = List(Int(), help="The seeds to grade under, task seed first. Empty (default): the "
                  "task seed and fresh secret seeds drawn for each notebook.").tag(config=True)
 
@@ -143,7 +143,7 @@ class ReexecuteSteps(NbGraderPreprocessor):
             found = expected.references(data, seed, self.limits(), self.python)
             if {step: f["outcome"] for step, f in found.items()} != data["outcomes"]:
                 raise RuntimeError("the reference solution no longer gives the stored expected values "
-                                   "under the task seed: run `python -m autograder.expected`")
+                                   "under the task seed: run `python -m autograder.notebook.expected`")
             _TASK_REFERENCES[key] = found
         return _TASK_REFERENCES[key]
 

@@ -1,6 +1,6 @@
 """The local worker pool: grading processes, their deadlines, restarts and clean-up.
 
-Each worker is ``python -m autograder.grade_worker SNAPSHOT CMD_FD RESULT_FD`` in a new session,
+Each worker is ``python -m autograder.classrun.grade_worker SNAPSHOT CMD_FD RESULT_FD`` in a new session,
 with its own scratch folder as ``TMPDIR`` (the temporary courses of its tasks live there). It
 reads the assignment snapshot (a file the pool writes once), then receives one task at a time, and answers on a private pipe (never stdin,
 stdout or stderr: the kernels inherit those). Its stderr goes to a file in its scratch folder
@@ -99,7 +99,7 @@ class Worker:
         self.stderr_path = self.scratch / "stderr"
         with open(self.stderr_path, "wb") as stderr:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "autograder.grade_worker", str(snapshot_file), str(cmd_r), str(res_w)],
+                [sys.executable, "-m", "autograder.classrun.grade_worker", str(snapshot_file), str(cmd_r), str(res_w)],
                 cwd=self.scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=stderr, pass_fds=(cmd_r, res_w), start_new_session=True)
         os.close(cmd_r)

@@ -3,20 +3,20 @@
 The coordinator (this module) is the only writer of the gradebook, ``autograded/`` and
 ``exports/``. For each folder in ``submitted/`` it:
 
-1. runs intake (:mod:`autograder.intake`): a submission breaking a rule fails with
+1. runs intake (:mod:`autograder.classrun.intake`): a submission breaking a rule fails with
    ``intake: <rule>`` and nothing of it is copied;
 2. skips it when ``autograded/<student>/<assignment>/`` already holds the result for the same
    submission and grader (hashes in :data:`STATE`), unless ``--force``;
-3. sends the rest as grading tasks (:mod:`autograder.task`: nbgrader's own ``Autograde`` in a
-   temporary course) to an executor (:mod:`autograder.executors`: local worker processes, or Dask
+3. sends the rest as grading tasks (:mod:`autograder.classrun.task`: nbgrader's own ``Autograde`` in a
+   temporary course) to an executor (:mod:`autograder.classrun.executors`: local worker processes, or Dask
    with ``--scheduler``);
 4. replays each result into the gradebook with nbgrader's API, marks a failed submission there
-   (:mod:`autograder.gradebook`), and installs its autograded folder (with the receipt) by one
+   (:mod:`autograder.classrun.gradebook`), and installs its autograded folder (with the receipt) by one
    rename, so a run killed at any moment leaves no half-graded folder and the next run regrades
    exactly what is missing.
 
 It always ends with a table, ``exports/grades.csv`` (``nbgrader export``'s CSV plus a ``status``
-column), ``exports/grading_report.json`` (:mod:`autograder.report`) and ``exports/grade.log``
+column), ``exports/grading_report.json`` (:mod:`autograder.classrun.report`) and ``exports/grade.log``
 (what the grading of each student logged, one escaped line per record): after an error in any
 one submission, and after Ctrl-C (students not reached are ``not graded: interrupted``).
 

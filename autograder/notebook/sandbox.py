@@ -1,13 +1,13 @@
 """The sandbox every piece of student code runs in during grading: Debian's ``bubblewrap``.
 
-Both the notebook kernel (:mod:`autograder.kernel`) and every out-of-kernel re-execution
-(:mod:`autograder.reexecute`) are started through :func:`command`, which wraps an argv in
+Both the notebook kernel (:mod:`autograder.notebook.kernel`) and every out-of-kernel re-execution
+(:mod:`autograder.notebook.reexecute`) are started through :func:`command`, which wraps an argv in
 ``bwrap`` so that the student's code
 
 - sees a filesystem made only of the operating system (``/usr`` and a few ``/etc`` files), the
   Python installation read-only (the venv's ``bin``/``lib`` only, not its Jupyter runtime or
   IPython history), the files it is graded on read-only, an empty size-capped writable working
-  folder and ``/tmp``; nothing of the course (``source/``, ``autograder/expected.json``, the quiz
+  folder and ``/tmp``; nothing of the course (``source/``, ``autograder/notebook/expected.json``, the quiz
   key, ``gradebook.db``, other students' folders) exists in there;
 - has no network (a fresh network namespace; the kernel talks to nbgrader over ZeroMQ ``ipc``
   sockets in a small tmpfs of the sandbox's), its own PID namespace (everything it starts dies with
@@ -27,7 +27,7 @@ and tmpfs pages, and processes, for all of them together).
 Where bwrap is missing or cannot create namespaces, :func:`command` still applies the resource
 limits, and :func:`warn_if_unsandboxed` says loudly (log + stderr) that student code runs with
 the grader's permissions. ``AUTOGRADER_SANDBOX=off`` forces that mode (for debugging);
-``AUTOGRADER_SANDBOX=required`` makes grading fail instead. ``python -m autograder.sandbox``
+``AUTOGRADER_SANDBOX=required`` makes grading fail instead. ``python -m autograder.notebook.sandbox``
 prints which mode this machine gets.
 """
 import atexit
@@ -50,7 +50,7 @@ ENV_SWITCH = "AUTOGRADER_SANDBOX"  # auto (default) | off | required
 # /etc entries a Python process (and matplotlib/numpy) may want; nothing secret.
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "alternatives", "fonts", "mime.types", "ssl/openssl.cnf")
 
-log = logging.getLogger("autograder.sandbox")
+log = logging.getLogger("autograder.notebook.sandbox")
 
 
 @dataclass(frozen=True)

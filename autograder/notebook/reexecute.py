@@ -4,7 +4,7 @@ The report the process writes is untrusted input: :func:`parse_reports` accepts 
 report line that follows the harness's schema (exact keys, types and bounded sizes), and
 anything else is a failed run with a fixed reason, never an exception.
 
-The process runs in the course sandbox (:mod:`autograder.sandbox`: bubblewrap, its own uid,
+The process runs in the course sandbox (:mod:`autograder.notebook.sandbox`: bubblewrap, its own uid,
 no network, nothing of the course visible but ``harness.py``) unless the caller passes its own
 ``wrapper``; without bubblewrap it runs with the rlimits only, and says so loudly.
 """
@@ -95,10 +95,10 @@ def run_cells(cells, seed: int, limits: Limits = Limits(), python: str = sys.exe
 
 
 def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wrapper=None) -> Run:
-    """Run the harness ``tasks`` (see :mod:`autograder.harness`) in one fresh interpreter.
+    """Run the harness ``tasks`` (see :mod:`autograder.notebook.harness`) in one fresh interpreter.
 
     ``wrapper`` is an argv prefix placed before the interpreter; None (the default) means the
-    course sandbox (:func:`autograder.sandbox.command`), ``()`` means none. The job goes in on
+    course sandbox (:func:`autograder.notebook.sandbox.command`), ``()`` means none. The job goes in on
     stdin (never on a command line, which ``/proc`` shows to the sandbox)."""
     token = secrets.token_hex(16)
     mode = sandbox.warn_if_unsandboxed() if wrapper is None else None
@@ -236,7 +236,7 @@ def _check_generator(state):
 
 
 def _check_value(value, budget, depth=0):
-    """A value description of :mod:`autograder.harness`: ``[kind, payload]``, bounded."""
+    """A value description of :mod:`autograder.notebook.harness`: ``[kind, payload]``, bounded."""
     budget[0] -= 1
     if budget[0] < 0 or depth > MAX_DEPTH or type(value) is not list or len(value) != 2:
         raise Malformed("ill-typed value")
