@@ -375,6 +375,13 @@ ATTACKS = {
 SLEEPING_CELLS, CELL_LIMIT, NOTEBOOK_BUDGET = 20, 15, 45
 
 
+def sleeper(release):
+    """The reference solution after SLEEPING_CELLS cells that each sleep past the cell limit."""
+    nb = fill(release, REFERENCE)
+    nb.cells[1:1] = [new_code_cell("import time\ntime.sleep(%d)" % (CELL_LIMIT + 5)) for _ in range(SLEEPING_CELLS)]
+    return nb
+
+
 @pytest.fixture(scope="module")
 def graded(course_template, small_disk):
     course = Path(shutil.copytree(course_template, small_disk / "course"))
@@ -384,10 +391,7 @@ def graded(course_template, small_disk):
     submit(course, "honest_full", fill(release, REFERENCE))
     for student, attack in ATTACKS.items():
         submit(course, student, fill(release, {**REFERENCE, "step1": "accuracy_scores = []\n" + attack}))
-    sleeper = fill(release, REFERENCE)
-    sleeper.cells[1:1] = [new_code_cell("import time\ntime.sleep(%d)" % (CELL_LIMIT + 5))
-                          for _ in range(SLEEPING_CELLS)]
-    submit(course, "sleeps_20_cells", sleeper)
+    submit(course, "sleeps_20_cells", sleeper(release))
     log = small_disk / "grade.log"
     used_before = shutil.disk_usage(small_disk).used
     started = time.monotonic()

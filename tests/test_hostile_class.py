@@ -24,12 +24,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from nbformat.v4 import new_code_cell
 
 from autograder.classrun import intake
 from autograder.notebook import sandbox
 from support import ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
-from test_budget import ATTACKS, CELL_LIMIT, MARK_BYTES, REFERENCE, SLEEPING_CELLS, STEP1_EARNED
+from test_budget import ATTACKS, MARK_BYTES, REFERENCE, SLEEPING_CELLS, STEP1_EARNED, sleeper
 from test_grade_command import CLASS, hand_in
 
 WORKERS = 2
@@ -85,10 +84,7 @@ def make_class(course: Path) -> None:
     release = release_notebook(course)
     for student, attack in ATTACKS.items():
         submit_with_quiz(course, student, fill(release, {**REFERENCE, "step1": "accuracy_scores = []\n" + attack}))
-    sleeper = fill(release, REFERENCE)
-    sleeper.cells[1:1] = [new_code_cell("import time\ntime.sleep(%d)" % (CELL_LIMIT + 5))
-                          for _ in range(SLEEPING_CELLS)]
-    submit_with_quiz(course, "sleeps_20_cells", sleeper)
+    submit_with_quiz(course, "sleeps_20_cells", sleeper(release))
 
 
 def tree_digest(folder: Path) -> dict:
