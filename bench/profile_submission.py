@@ -2,13 +2,18 @@
 
     .venv/bin/python bench/profile_submission.py COURSE [--students 8] [-- NBGRADER_ARGS ...]
 
-COURSE is a generated course with submissions (``grade_class.py --keep`` leaves one). The
+COURSE is a course with submissions: ``demo-course/`` after ``make demo``, or the class
+``grade_class.py --profile`` builds. The
 submissions are autograded in this process with nbgrader's ``Autograde`` converter and the
 course's configuration, as a grading worker does; the first one warms up and is not counted.
 Printed per submission (seconds, as JSON): kernel launch (the sandbox and the kernel process
 started), kernel ready (connect and wait for the kernel's first reply), cells in the kernel,
 kernel shutdown, the out-of-kernel re-execution processes, and the rest (nbgrader's sanitising,
-gradebook and files, the quiz); and how many kernels one submission starts. Arguments after
+gradebook and files, the quiz); how many kernels one submission starts; and the CPU time one
+submission costs: this process's own, and the whole machine's (busy time of all cores, from
+``/proc/stat``, so it counts the sandboxed kernels and re-executions too, and anything else the
+machine runs meanwhile: measure on a quiet machine). That CPU time divided by the cores is the
+lowest wall time per submission any executor can reach on this machine. Arguments after
 ``--`` go to nbgrader, to try a setting, e.g. ``-- --SandboxedExecute.shutdown_kernel=immediate``.
 """
 import argparse
@@ -50,6 +55,14 @@ def timed(owner, name: str, phase: str) -> None:
     setattr(owner, name, wrapper)
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds all cores of the machine have spent busy since boot (``/proc/stat``)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        jiffies = [int(v) for v in stat.readline().split()[1:]]
+    idle, iowait = jiffies[3], jiffies[4]
+    return (sum(jiffies) - idle - iowait) / os.sysconf("SC_CLK_TCK")
+
+
 def _is_async(function) -> bool:
     import inspect
     return inspect.iscoroutinefunction(function)
@@ -61,6 +74,7 @@ def main() -> int:
     parser.add_argument("--students", type=int, default=8)
     args, nbgrader_args = parser.parse_known_args()
     nbgrader_args = [a for a in nbgrader_args if a != "--"]
+    args.course = args.course.resolve()
     os.chdir(args.course)
     started = time.perf_counter()
     sys.modules.setdefault("rfc3987_syntax", None)  # as the grading workers do
@@ -89,19 +103,23 @@ def main() -> int:
     with temp_attrs(app.coursedir, student_id=who[0]):  # warm-up, not counted
         Autograde(coursedir=app.coursedir, parent=app).start()
     totals.clear()
-    wall = time.perf_counter()
+    wall, machine, own = time.perf_counter(), busy_cpu_seconds(), time.process_time()
     for student in who[1:]:
         with temp_attrs(app.coursedir, student_id=student):
             Autograde(coursedir=app.coursedir, parent=app).start()
     n = len(who) - 1
     wall = (time.perf_counter() - wall) / n
+    machine, own = (busy_cpu_seconds() - machine) / n, (time.process_time() - own) / n
     phases = ("kernel_launch", "kernel_ready", "cells_in_kernel", "kernel_shutdown", "reexecution_processes")
     per = {phase: round(totals[phase] / n, 3) for phase in phases}
     per["rest_nbgrader_db_files_quiz"] = round(wall - sum(totals[p] for p in phases) / n, 3)
     print(json.dumps({"import_seconds": round(imported, 2), "submissions": n,
                       "kernels_per_submission": totals["kernel_launch (count)"] / n,
                       "reexecutions_per_submission": totals["reexecution_processes (count)"] / n,
-                      "per_submission": {"total": round(wall, 3), **per}}))
+                      "per_submission": {"total": round(wall, 3), **per},
+                      "cpu_seconds_per_submission": {"machine": round(machine, 3), "this_process": round(own, 3)},
+                      "cores": os.cpu_count(),
+                      "lowest_seconds_per_submission": round(machine / os.cpu_count(), 3)}))
     return 0
 
 
