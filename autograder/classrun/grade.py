@@ -43,7 +43,7 @@ NOT_GRADED = "not graded"
 
 
 def default_workers() -> int:
-    """Two per core: with one per core the cores idle ~60% of the time (see bench/README.md)."""
+    """Two per core: one per core leaves the cores 30 % idle, more only compete (bench/README.md)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
