@@ -266,6 +266,17 @@ def test_python_installed_under_tmp_is_bound_over_the_empty_tmp(monkeypatch):
     venv_bin.parent.rmdir()
 
 
+def test_a_grader_installed_where_the_sandbox_looks_is_refused(monkeypatch):
+    """A non-editable install puts the grader's data (quiz key, expected values) into the
+    site-packages the sandbox shows: no sandbox is built then, so no kernel starts."""
+    site = sandbox.GRADER.parent
+    monkeypatch.setattr(sandbox, "_python_paths", lambda: [site])
+    with pytest.raises(RuntimeError, match="editable"):
+        sandbox._base_args(sandbox.Mode("bwrap-root", ""))
+    monkeypatch.setattr(sandbox, "_python_paths", lambda: [site / "tests"])
+    assert sandbox._base_args(sandbox.Mode("bwrap-root", "")).args  # beside it: fine
+
+
 def test_unsandboxed_grading_still_works_and_says_so_loudly(tmp_path, monkeypatch):
     """Where bubblewrap is missing (forced here), grading runs with the limits only and warns."""
     import subprocess

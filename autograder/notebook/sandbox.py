@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 UID_BASE, UID_SPAN = 3_000_000_000, 1 << 24  # the uids sandboxes run under (root mode)
+GRADER = Path(__file__).resolve().parents[1]  # the autograder package: never visible inside
 ENV_SWITCH = "AUTOGRADER_SANDBOX"  # auto (default) | off | required
 
 # /etc entries a Python process (and matplotlib/numpy) may want; nothing secret.
@@ -166,6 +167,12 @@ def _base_args(mode: Mode, interpreters=()) -> _Args:
     lib64 = Path(sys.prefix, "lib64")
     if lib64.is_symlink() and Path(sys.prefix, "lib") in args.bound:
         args.args += ["--symlink", os.readlink(lib64), str(lib64)]
+    shown = [p for p in args.bound if p == GRADER or p in GRADER.parents]
+    if shown:
+        raise RuntimeError(f"the grader's package ({GRADER}) lies inside {shown[0]}, which the sandbox "
+                           "shows to student code: its data (quiz key, expected values) would be "
+                           "readable. Install the course package editable (pip install -e COURSE, as "
+                           "`make venv` does), never into the environment's site-packages.")
     return args
 
 
