@@ -69,7 +69,7 @@ def test_linked_student_and_assignment_folders_are_rejected(tmp_path):
 
 
 @pytest.mark.parametrize("raw", [b"*", b"a?b", b"[ab]", b".hidden", b"-rf", b"a\\b", b"x" * 65,
-                                 b"caf\xe9", "é".encode()])
+                                 b"caf\xe9", "é".encode(), b"ada\n"])
 def test_student_ids_outside_the_rule_are_rejected(tmp_path, raw):
     sub = folder(tmp_path, raw)
     (sub / "reproducibility.ipynb").write_bytes(notebook())
@@ -110,6 +110,18 @@ def test_deep_json_is_measured_without_recursion(tmp_path):
     assert got.rule == "notebook nested too deep" and "20002" in got.detail
     # brackets inside strings do not count
     assert intake.json_depth(b'{"a": "[[[[[[\\"[[["}') == 1
+
+
+@pytest.mark.parametrize("data", [b'"' + b'\\"' * 1000, b'"' + b'\\"' * 1000 + b"\\", b'["a\\', b'"\\' + b'"' * 1000])
+def test_the_string_scan_never_fails_at_a_quote(data):
+    """What keeps the nesting check linear on hostile bytes (an unclosed string of escaped
+    quotes took ~50 min per MB before): a string match started at any quote succeeds, so the scan
+    never goes back to rescan the rest of the file from the next quote."""
+    for start in [i for i, byte in enumerate(data) if byte == ord('"')]:
+        assert intake._STRING.match(data, start), start
+    hostile = b'"' + b'\\"' * 500_000  # 1 MB, under the notebook size limit
+    assert intake.json_depth(hostile) == 0
+    assert intake.json_depth(b'[[["' + hostile) == 3  # what follows an unclosed quote is its string
 
 
 def test_a_file_that_is_not_json_is_left_to_nbgrader(tmp_path):

@@ -23,7 +23,7 @@ import stat
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-STUDENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
+STUDENT_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}")  # the whole id (fullmatch)
 MiB = 1 << 20
 
 
@@ -84,7 +84,7 @@ def check_student_id(raw: bytes):
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return "the folder name is not valid UTF-8"
-    if not STUDENT_ID.match(text):
+    if not STUDENT_ID.fullmatch(text):
         return (f"{text!r} does not match {STUDENT_ID.pattern} (letters, digits, _ . @ -; "
                 "no glob characters or path separators; at most 64 characters)")
     return None
@@ -221,7 +221,10 @@ def _read_file(name, dir_fd: int, path: str, limits: Limits) -> bytes:
         os.close(fd)
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+# A string, or an unclosed one up to the end: every match that starts at a quote succeeds, and
+# possessive quantifiers never backtrack, so the scan is linear (a failing start would make the
+# engine rescan the rest of the file from the next quote: quadratic on b'"' + b'\\"' * n).
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.S)
 _NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
 
 
