@@ -41,7 +41,7 @@ from .quiz import TEST_ID
 
 # Environment variables the kernel may inherit from the grader (everything else is dropped:
 # the grader's environment can hold tokens and paths into the course).
-# Where the notebook's folder appears inside the sandbox: never the host path of the course.
+# Where the notebook's folder appears inside the sandbox (its working folder), not at its host path.
 WORKDIR = Path("/home/student")
 # The kernel's ipc sockets, inside the sandbox only. A short fixed path: the grader reaches them
 # as /proc/<pid>/root/kernel-ipc/kernel-N, well under the 107-byte limit of a socket path,
@@ -136,7 +136,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     The kernel's ZeroMQ ``ipc`` sockets live in a 1 MiB tmpfs that exists only inside the
     sandbox (gone with it, even when the grader is killed); the grader reaches them through
     ``/proc/<sandbox pid>/root``. The notebook's folder appears at :data:`WORKDIR` (an empty tmpfs
-    with the folder's files bound read-only), not at its host path. The connection file and the
+    with the folder's files bound read-only), not at its host path (though, as for every bind,
+    ``/proc/self/mountinfo`` names the host files bound there). The connection file and the
     sandbox's passwd/group are in a private 0700 folder of the grader's, read-only in the sandbox.
     The kernel's stdin, stdout and stderr are pipes and /dev/null, never the grader's own
     descriptors (its log).

@@ -191,12 +191,13 @@ def command(argv: Sequence[str], *, cwd, limits: ProcessLimits = ProcessLimits()
     /etc/passwd and /etc/group are written; ``uid`` the uid to run under (default: a new one).
     ``scratch`` lists more ``(path, size_mb)`` tmpfs folders, mounted after the binds.
     ``workdir`` (when given) is where ``cwd`` appears inside the sandbox, the ``readable`` paths
-    below ``cwd`` with it, so that the process never sees the host path of its folder.
+    below ``cwd`` with it, so that its working folder is not at a host path (``/proc/self/mountinfo``
+    still names the host source of every bind).
 
     The argv starts with a small launcher (:data:`LAUNCHER`) that puts the process into the
     active :func:`budget`'s cgroup, closes every inherited descriptor but 0, 1 and 2, and hands
     bwrap its arguments and the seccomp filter through descriptors (so the sandbox's
-    ``/proc/1/cmdline`` shows no host paths).
+    ``/proc/1/cmdline`` shows none of bwrap's options).
     """
     mode = mode or detect()
     prlimit = shutil.which("prlimit")
