@@ -15,7 +15,8 @@ answers, a blank one; both notebooks); then per run grades a fresh copy of it th
   (each with ``--nworkers --dask-processes --nthreads 1``, each in its own empty folder).
 
 All gradebooks must hold identical scores. Prints (and with ``--json`` writes) wall-clock
-seconds, seconds per submission and the ratios; ``--profile`` adds where one submission's time
+seconds, seconds per submission, the ratios, and the whole machine's busy CPU seconds during
+each command (all cores, anything else running included) with the share of the cores it kept busy; ``--profile`` adds where one submission's time
 goes (``bench/profile_submission.py``). Speed is measured here, never in the tests.
 """
 import argparse
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from autograder.course.demo import example_answers  # noqa: E402
+from profile_submission import busy_cpu_seconds  # noqa: E402
 from autograder.course.submissions import hand_in  # noqa: E402
 
 
@@ -96,16 +98,19 @@ def bench_class(tmp: Path, count: int, args, cluster) -> dict:
     template = make_class(tmp / f"template{count}", count)
     workers = ["--workers", str(args.workers)] if args.workers else []
     times = {mode: [] for mode in args.modes}
+    cpu = {mode: [] for mode in args.modes}  # the whole machine's busy CPU seconds
     for i in range(args.runs):
         copies = {mode: shutil.copytree(template, tmp / f"{mode}{count}-{i}") for mode in args.modes}
         for mode in args.modes:
+            busy = busy_cpu_seconds()
             times[mode].append(run(commands(mode, workers, cluster and cluster.address), copies[mode],
                                    check=False))
+            cpu[mode].append(busy_cpu_seconds() - busy)
         gradebooks = {mode: scores(copies[mode]) for mode in args.modes}
         same = all(book == gradebooks[args.modes[0]] for book in gradebooks.values())
         graded = len(gradebooks[args.modes[0]])
         print(f"{count} submissions, run {i + 1}: " + "   ".join(
-            f"{mode} {times[mode][-1]:6.1f} s" for mode in args.modes)
+            f"{mode} {times[mode][-1]:6.1f} s (CPU {cpu[mode][-1]:.1f} s)" for mode in args.modes)
             + f"   identical scores: {same} ({graded} students in each gradebook)", flush=True)
         if not same or graded != count:
             raise SystemExit("gradebooks differ or are incomplete: " + json.dumps(
@@ -114,7 +119,10 @@ def bench_class(tmp: Path, count: int, args, cluster) -> dict:
             shutil.rmtree(folder)
     medians = {mode: statistics.median(values) for mode, values in times.items()}
     result = {"submissions": count, "runs": args.runs, "seconds": medians,
-              "seconds_per_submission": {m: round(s / count, 3) for m, s in medians.items()}}
+              "seconds_per_submission": {m: round(s / count, 3) for m, s in medians.items()},
+              "machine_cpu_seconds": {m: round(statistics.median(v), 1) for m, v in cpu.items()},
+              "cores_busy": {m: round(statistics.median(cpu[m]) / (s * os.cpu_count()), 2)
+                             for m, s in medians.items()}}
     if "stock" in medians:
         result["speedup_vs_stock"] = {m: round(medians["stock"] / s, 2) for m, s in medians.items()}
     if "local" in medians and "dask" in medians:
