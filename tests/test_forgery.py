@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from autograder.notebook import expected, steps
-from autograder.notebook.reexecute import Limits, run_tasks
+from autograder.notebook.reexecute import Limits, run_isolated
 from support import ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
 
 DATA = expected.load()
@@ -30,12 +30,14 @@ def scores(seed):
     return [rng.randint(80, 100) for _ in range(5)]
 
 
-FIND_TOKEN = """
+FIND_CHANNEL = """
 import sys, os, json
-_frame, _token = sys._getframe(), None
+_frame, _token, _channel = sys._getframe(), None, None
 while _frame is not None:
     if isinstance(_frame.f_locals.get("token"), str):
         _token = _frame.f_locals["token"]
+    if isinstance(_frame.f_locals.get("write_end"), int):
+        _channel = _frame.f_locals["write_end"]
     _frame = _frame.f_back
 """
 FORGED = {"error": None, "stdout": "", "generator": "GENERATOR",
@@ -86,13 +88,13 @@ CASES = {  # student -> (answers, steps that earn their points, {step: words of 
         f"if _state == random.Random(42).getstate():\n    accuracy_scores = {scores(42)}\n"
         f"else:\n    accuracy_scores = {scores(2026)}")), {1, 2, 4},
         {3: "do not follow the seeded generator"}),
-    # (b) finds the report token on the stack, writes a passing report, exits before the harness
-    "forges_report": (dict(OWN, step3=FIND_TOKEN + (
+    # (b) finds the pipe its run reports through, hands a passing report over, exits before the harness
+    "forges_report": (dict(OWN, step3=FIND_CHANNEL + (
         "accuracy_scores = 'not computed'\n"
         "_forged = json.loads(%r)\n"
         "_forged['generator'] = list(random.getstate()[1])\n"
-        "if _token:\n"
-        "    os.write(1, (_token + json.dumps({'reports': [_forged]}) + '\\n').encode())\n"
+        "if _channel is not None:\n"
+        "    os.write(_channel, (json.dumps(_forged) + '\\n').encode())\n"
         "    os._exit(0)\n" % __import__("json").dumps(FORGED))), {1, 2, 4},
         {3: "seed-42 numbers even when the generator is seeded differently"}),
     # (c) replaces the harness's module-level helpers (and random's) through sys.modules['__main__']
@@ -105,16 +107,28 @@ CASES = {  # student -> (answers, steps that earn their points, {step: words of 
         "        setattr(_main, _name, _fake)\n"
         "random.getstate = lambda: random.Random(42).getstate()\n")), {1, 2, 4},
         {3: "accuracy_scores is a str"}),
-    # (d) writes a malformed report line, and lets the harness write its own
-    "malformed_report": (dict(OWN, step4=FIND_TOKEN + (
+    # (d) writes a malformed line into that pipe, and lets the harness hand its own over
+    "malformed_report": (dict(OWN, step4=FIND_CHANNEL + (
         "print(accuracy_scores)\n"
-        "if _token:\n    os.write(1, (_token + '{not json\\n').encode())\n")), {1, 2, 3},
-        {4: "no report the grader can accept (more than one report)"}),
+        "if _channel is not None:\n    os.write(_channel, b'{not json\\n')\n")), {1, 2, 3},
+        {4: "no report the grader can accept (not valid JSON)"}),
     # (d) ... or one ill-typed report, and exits
-    "ill_typed_report": (dict(OWN, step2=FIND_TOKEN + (
+    "ill_typed_report": (dict(OWN, step2=FIND_CHANNEL + (
         "import random\nrandom.seed(42)\n"
-        "if _token:\n    os.write(1, (_token + '{\"reports\": [{\"error\": 1}]}\\n').encode())\n"
+        "if _channel is not None:\n    os.write(_channel, b'{\"error\": 1}\\n')\n"
         "    os._exit(0)\n")), {1, 3, 4}, {2: "no report the grader can accept (unexpected fields)"}),
+    # (d) ... or a second report line on the stdout of the process its run was forked from (that
+    # file is the grader's: the sandbox's uid may not open it)
+    "second_report_line": (dict(OWN, step4=FIND_CHANNEL + (
+        "print(accuracy_scores)\n"
+        "if _token:\n"
+        "    with open('/proc/%d/fd/1' % os.getppid(), 'w') as _out:\n"
+        "        _out.write(_token + '{\"reports\": []}\\n')\n")), {1, 2, 3},
+        {4: "PermissionError on line 12: [Errno 13] Permission denied: '/proc/"}),
+    # (e) kills the process its run was forked from (the runs of steps 1, 2, 4 must still count)
+    "kills_the_shared_process": (dict(OWN, step3="import os, sys\n" + OWN["step3"] + (
+        "\nif 'IPython' not in sys.modules:\n    os.kill(os.getppid(), 9)\n")), {1, 2, 4},
+        {3: "The grader re-ran your"}),
     # prints everything it can reach, in the kernel and in the re-execution
     "leaky": (dict(OWN, step4=LEAK), {1, 2, 3}, {4: "your cell printed"}),
 }
@@ -218,7 +232,7 @@ def test_the_students_process_gets_data_not_reference_code_or_seeds():
     probe = ("import os, sys\nos.lseek(0, 0, 0)\nparts = [os.read(0, 10**6), open('/proc/self/cmdline','rb').read(),"
              " open('/proc/1/cmdline','rb').read(), repr(dict(os.environ)), repr(sys.argv)]\n"
              "print(repr(parts))")
-    run = run_tasks([steps.student_task(step, probe, _before("step4", secret))], Limits())
+    (run,) = run_isolated([steps.student_task(step, probe, _before("step4", secret))], Limits())
     seen = run.report["stdout"]
     assert "accuracy_scores" in seen  # the state as data is there ...
     for source in REFERENCE.values():  # ... the reference code is not
@@ -231,7 +245,7 @@ def test_a_step_without_runs_fails():
     verdict = steps.judge(step, [], {}, DECL.task_seed)
     assert not verdict.passed and "could not re-run" in verdict.message
     references = {42: expected.references(DATA, 42)["step1"], 7: expected.references(DATA, 7)["step1"]}
-    run = run_tasks([steps.student_task(step, REFERENCE["step1"], references[42]["before"])])
+    (run,) = run_isolated([steps.student_task(step, REFERENCE["step1"], references[42]["before"])])
     assert steps.judge(step, [(42, run), (7, run)], references, 42).passed
     assert not steps.judge(step, [(42, run)], references, 42).passed  # one seed's run missing
     assert not steps.judge(step, [(42, run), (42, run)], references, 42).passed
@@ -255,19 +269,20 @@ def test_messages_about_a_secret_seed_quote_nothing_the_student_printed():
     verdicts = set()
     for printed in ("1234567", "99999999"):
         cell = f"if accuracy_scores == {scores(42)}:\n    print(accuracy_scores)\nelse:\n    print({printed})"
-        runs = [(seed, run_tasks([steps.student_task(step, cell,
-                                                     references[seed]["before"])])) for seed in references]
+        runs = list(zip(references, run_isolated([steps.student_task(step, cell, references[seed]["before"])
+                                                  for seed in references])))
         verdict = steps.judge(step, runs, references, 42)
         assert not verdict.passed and printed not in verdict.message
         verdicts.add(verdict.message)
     assert len(verdicts) == 1
 
 
-def test_reports_are_read_by_the_parent_only_from_the_token_line():
-    """A cell that writes look-alike lines without the token changes nothing."""
+def test_look_alike_report_lines_change_nothing():
+    """A cell that writes look-alike lines to its stdout changes nothing (a run's stdout is a
+    file of its own; its report goes through a pipe, the shared process's through a token line)."""
     step = DECL.step("step1")
-    cell = "import os\nos.write(1, b'{\"reports\": []}\\n')\naccuracy_scores = []"
-    run = run_tasks([steps.student_task(step, cell, _before("step1"))])
+    cell = "import os\nos.write(1, b'{\"reports\": []}\\n{}\\n')\naccuracy_scores = []"
+    (run,) = run_isolated([steps.student_task(step, cell, _before("step1"))])
     assert run.report and run.report["names"]["accuracy_scores"] == ["list", []]
 
 

@@ -288,3 +288,51 @@ def test_unsandboxed_grading_still_works_and_says_so_loudly(tmp_path, monkeypatc
                           env={"PATH": "/usr/bin:/bin", "AUTOGRADER_SANDBOX": "off"}, cwd=ROOT)
     assert "REPORT 1" in proc.stdout
     assert "GRADING RUNS UNSANDBOXED" in proc.stderr
+
+
+# ---------------------------------------------------------------- one submission's runs, one shared process
+
+def _task(cell, group):
+    return {"before": {"seed": 42}, "cells": [cell], "report": [], "group": group}
+
+
+def test_each_run_starts_from_a_fresh_fork_with_nothing_left_by_the_one_before():
+    """A run's patched module, files and background process are gone for the next run."""
+    from autograder.notebook.reexecute import run_isolated
+    leave = ("import os, random, time\nrandom.randint = lambda a, b: 7\n"
+             "open('left.txt', 'w').write('x')\nopen('/tmp/left.txt', 'w').write('x')\n"
+             "if os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n")
+    look = ("import os, random\nprint(random.randint(1, 1), os.path.exists('left.txt'), "
+            "os.path.exists('/tmp/left.txt'), sorted({int(p) for p in os.listdir('/proc') if p.isdigit()} "
+            "- {os.getpid(), os.getppid()}))")
+    left, looked = run_isolated([_task(leave, "a"), _task(look, "b")])
+    assert left.report["error"] is None and looked.report["error"] is None, (left, looked)
+    randint, file_here, file_in_tmp, others = looked.report["stdout"].split(" ", 3)
+    assert (randint, file_here, file_in_tmp) == ("1", "False", "False")
+    if sandbox.detect().sandboxed:  # the sandbox's own PID namespace: only its init is left
+        assert others.strip() == "[1]"
+
+
+def test_a_run_that_kills_or_stops_the_shared_process_costs_only_itself():
+    """Each run is then graded alone: the others keep their reports."""
+    from autograder.notebook.reexecute import Limits, run_isolated
+    ok = "x = 1\nprint('fine')"
+    for attack in ("import os\nos.kill(os.getppid(), 9)", "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)"):
+        runs = run_isolated([_task(ok, "a"), _task(attack, "b"), _task(ok, "c")], Limits(seconds=2))
+        assert [r.report and r.report["stdout"] for r in runs] == ["fine\n", None, "fine\n"], attack
+        assert runs[1].failure
+
+
+def test_a_run_without_a_report_says_why_and_ends_its_group():
+    from autograder.notebook.reexecute import Limits, run_isolated
+    cases = {"while True:\n    pass": "time limit", "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)": "killed by signal SIGTERM",
+             "import os\nos._exit(3)": "ended before the grader could look"}
+    tasks = []
+    for n, cell in enumerate(cases):
+        tasks += [_task(cell, n), _task("print('never run')", n)]
+    runs = run_isolated(tasks + [_task("print('runs')", "last")], Limits(seconds=2))
+    for n, words in enumerate(cases.values()):
+        assert words in runs[2 * n].failure and runs[2 * n + 1] is None, (words, runs[2 * n])
+    assert runs[-1].report["stdout"] == "runs\n"
+    cpu = run_isolated([_task("while True:\n    pass", "a")], Limits(seconds=10, cpu_seconds=1))[0]
+    assert "CPU-time limit" in cpu.failure

@@ -10,6 +10,15 @@ descriptor 1, a report per task: the error (if any), what was printed, a plain-d
 of each name in the task's ``report`` list, the generator's state, and with ``"snapshot": true``
 the state after ``before`` (what the grader passes to a student's run as data).
 
+With ``"isolate": true`` in the job (a student's runs), each task runs in a child forked from
+this process before any student code ran, so no task sees what another did in memory; its file
+descriptors 1 and 2 go to a file of its own, and it hands its report back through a pipe. Between
+tasks the working folder (and, sandboxed, ``/tmp``) is emptied and, sandboxed, every other
+process is killed. The reports are then, per task, ``{"line": the child's report line}`` (for
+the parent to parse, strictly), ``{"ended": {"returncode", "timed_out", "output_full",
+"stderr"}}`` when the child handed nothing over within ``limits.seconds``, or ``null``: not run,
+as a task of the same ``group`` before it ended so.
+
 Nothing here decides a grade, and nothing here is trusted: student code shares this process and
 may forge any report. The grader makes forging useless (secret seeds, strict parsing; see
 :mod:`autograder.notebook.steps`). Everything is bound inside :func:`main` before student code runs, so
@@ -23,6 +32,8 @@ import io
 import json
 import os
 import random
+import resource
+import signal
 import sys
 import traceback
 import types
@@ -49,12 +60,18 @@ def main():
 
     job = json.loads(sys.stdin.read())
     token = job.pop("token")
-    limits = _dict({"output_chars": 1 << 20, "processes": "a few", "sandboxed": False},
+    limits = _dict({"output_chars": 1 << 20, "processes": "a few", "sandboxed": False, "seconds": 10.0},
                    **job.get("limits", {}))
     reports = []
 
+    def write_all(fd, data):
+        while data:
+            data = data[_write(fd, data):]
+
     def emit():
-        _write(1, (token + _dumps({"reports": reports}) + "\n").encode("utf-8"))
+        write_all(1, (token + _dumps({"reports": reports}) + "\n").encode("utf-8"))
+
+    finish = {"found": None}  # set in a forked task: hands its report to the parent instead
 
     def describe(value, budget, depth=0):
         """Plain data for ``value``: ``[kind, payload]``, exact types only."""
@@ -156,7 +173,10 @@ def main():
                        % limits["output_chars"])
             error = {"cell": index, "type": "OutputLimitExceeded", "message": message,
                      "line": cell_line(_getframe(1), "<cell %d>" % index)}
-            reports.append(report(task, namespace, _sio_getvalue(captured), error, state))
+            found = report(task, namespace, _sio_getvalue(captured), error, state)
+            if finish["found"]:
+                finish["found"](found)
+            reports.append(found)
             emit()
             _exit(0)
 
@@ -184,9 +204,123 @@ def main():
             sys.stdout = real_stdout
         return report(task, namespace, _sio_getvalue(captured), error, state)
 
-    for task in job["tasks"]:
-        reports.append(run_task(task))
+    def isolated(task, index):
+        """Run ``task`` in a forked child: ``{"line": its report line}`` or ``{"ended": how}``."""
+        output = ".task-output-%d" % index
+        out_fd = os.open(output, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.unlink(output)
+        read_end, write_end = os.pipe()
+        deadline = _monotonic() + limits["seconds"]
+        pid = os.fork()
+        if pid == 0:  # the child: student code runs here only
+            try:
+                os.close(read_end)
+                os.dup2(out_fd, 1)
+                os.dup2(out_fd, 2)
+                os.setpgid(0, 0)
+                limit = limits["output_chars"]  # the shared process may write one per task
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+                def hand_over(found):
+                    write_all(write_end, (_dumps(found) + "\n").encode("utf-8"))
+                    _exit(0)
+                finish["found"] = hand_over
+                hand_over(run_task(task))
+            finally:
+                _exit(1)
+        os.close(write_end)
+        line = _receive(read_end, deadline)
+        os.close(read_end)
+        status = _reap(pid, deadline) if line is None else None
+        _clean_up(pid, limits["sandboxed"])
+        if status is None:
+            os.waitpid(pid, 0)  # killed above
+        size = os.fstat(out_fd).st_size
+        tail = os.pread(out_fd, 4000, max(0, size - 4000)).decode("utf-8", "replace")
+        os.close(out_fd)
+        if line is not None:
+            return {"line": line}
+        code = None
+        if status is not None:
+            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        return {"ended": {"returncode": code, "timed_out": status is None,
+                          "output_full": size >= limits["output_chars"], "stderr": tail}}
+
+    if job.get("isolate"):
+        failed = set()
+        for index, task in _enumerate(job["tasks"]):
+            found = None if task.get("group") in failed else isolated(task, index)
+            if found is None or "ended" in found:
+                failed.add(task.get("group"))
+            reports.append(found)
+            _clear(".")
+            if limits["sandboxed"]:
+                _clear("/tmp")
+    else:
+        for task in job["tasks"]:
+            reports.append(run_task(task))
     emit()
+
+
+def _monotonic():
+    import time
+    return time.monotonic()
+
+
+def _receive(fd, deadline, limit=8 << 20):
+    """The first line a child writes to ``fd`` before ``deadline`` (at most ``limit`` bytes), or None."""
+    import select
+    chunks, size = [], 0
+    while size <= limit:
+        left = deadline - _monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size += len(chunk)
+        if b"\n" in chunk:
+            return b"".join(chunks).split(b"\n", 1)[0].decode("utf-8", "replace")
+    return None
+
+
+def _reap(pid, deadline):
+    """The child's wait status once it has ended, or None if it is still running at ``deadline``."""
+    import time
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if _monotonic() >= deadline:
+            return None
+        time.sleep(0.002)
+
+
+def _clean_up(pid, sandboxed):
+    """Kill the task's child and, in the sandbox's own PID namespace, every process it left."""
+    for target in ([-1] if sandboxed else [-pid, pid]):
+        try:
+            os.kill(target, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _clear(folder):
+    """Remove what lies in ``folder`` (best effort: what cannot be removed stays)."""
+    for root, dirs, files in os.walk(folder, topdown=False):
+        for name in files:
+            _remove(os.unlink, os.path.join(root, name))
+        for name in dirs:
+            path = os.path.join(root, name)
+            _remove(os.unlink if os.path.islink(path) else os.rmdir, path)
+
+
+def _remove(how, path):
+    try:
+        how(path)
+    except OSError:
+        pass
 
 
 class _Capture(io.StringIO):

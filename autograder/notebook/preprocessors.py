@@ -13,7 +13,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Float, Int, Integer, List, Unicode
 
 from . import expected, reexecution_seeds, steps
-from .reexecute import Limits, run_tasks
+from .reexecute import Limits, run_isolated
 
 
 def failed_check(cell, message: str, ename: str = "GraderCheckFailed") -> None:
@@ -65,8 +65,9 @@ class ReexecuteSteps(NbGraderPreprocessor):
 
     The steps come from the derived data (``expected_file``: the assignment's declaration, the
     reference cells, the task seed's outcomes; see :mod:`autograder.notebook.steps`). For the notebook it
-    declares, each step's cell (read from the notebook being graded, by grade_id) runs in fresh
-    sandboxed ``python -I`` processes, one per seed, starting from the reference state as data;
+    declares, each step's cell (read from the notebook being graded, by grade_id) runs once per
+    seed, starting from the reference state as data, each run in a child forked from one fresh
+    sandboxed ``python -I`` process;
     the reference outcome for each secret seed is computed now, in a process of its own. The
     verdict becomes the output of the step's test cells, whatever the kernel printed there.
     """
@@ -113,6 +114,12 @@ class ReexecuteSteps(NbGraderPreprocessor):
             raise ValueError("ReexecuteSteps.seeds must hold the task seed %d and no seed twice"
                              % decl.task_seed)
         references = {seed: self.references(data, seed) for seed in seeds}
+        seeds = sorted(seeds, key=lambda s: s != decl.task_seed)  # the task seed first
+        graded = [step for step in decl.steps if step.id in wanted and step.id in answers]
+        tasks = {(step.id, seed): steps.student_task(step, answers[step.id], references[seed][step.id]["before"])
+                 for step in graded for seed in seeds}
+        runs = dict(zip(tasks, run_isolated([dict(task, group=step_id) for (step_id, _), task in tasks.items()],
+                                            self.limits(), python=self.python)))
         verdicts = {}
         for step in decl.steps:
             if step.id not in wanted:
@@ -120,12 +127,9 @@ class ReexecuteSteps(NbGraderPreprocessor):
             if step.id not in answers:
                 verdicts[step.id] = steps.Verdict(False, f"The answer cell for {step.id} is missing from the notebook.")
                 continue
-            runs = []  # the task seed first; stop at the first failing seed (a pass needs them all)
-            for seed in sorted(seeds, key=lambda s: s != decl.task_seed):
-                before = references[seed][step.id]["before"]
-                runs.append((seed, run_tasks([steps.student_task(step, answers[step.id], before)],
-                                             self.limits(), python=self.python)))
-                verdict = steps.judge(step, runs, {s: references[s][step.id] for s, _ in runs}, decl.task_seed)
+            for n in range(1, len(seeds) + 1):  # stop at the first failing seed (a pass needs them all)
+                verdict = steps.judge(step, [(s, runs[step.id, s]) for s in seeds[:n] if runs[step.id, s]],
+                                      {s: references[s][step.id] for s in seeds[:n]}, decl.task_seed)
                 if not verdict.passed:
                     break
             verdicts[step.id] = verdict

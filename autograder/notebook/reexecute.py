@@ -1,4 +1,5 @@
-"""Parent side of a re-execution: one fresh, limited, sandboxed ``python -I`` process per job.
+"""Parent side of a re-execution: one fresh, limited, sandboxed ``python -I`` process per job
+(a student's tasks each in a child forked from it).
 
 The report the process writes is untrusted input: :func:`parse_reports` accepts exactly one
 report line that follows the harness's schema (exact keys, types and bounded sizes), and
@@ -8,6 +9,7 @@ The process runs in the course sandbox (:mod:`autograder.notebook.sandbox`: bubb
 no network, nothing of the course visible but ``harness.py``) unless the caller passes its own
 ``wrapper``; without bubblewrap it runs with the rlimits only, and says so loudly.
 """
+import dataclasses
 import json
 import os
 import resource
@@ -89,23 +91,62 @@ def _limit(limits: Limits, nproc: bool = True):
 
 def run_cells(cells, seed: int, limits: Limits = Limits(), python: str = sys.executable,
               wrapper=None, report=()) -> Run:
-    """Run ``cells`` (sources) in order in a fresh interpreter seeded with ``seed``."""
+    """Run ``cells`` (sources) in order, seeded with ``seed``, the way a student's run goes
+    (:func:`run_isolated`)."""
     task = {"before": {"seed": seed}, "cells": list(cells), "report": list(report)}
-    return run_tasks([task], limits, python, wrapper)
+    return run_isolated([task], limits, python, wrapper)[0]
 
 
-def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wrapper=None) -> Run:
+def run_isolated(tasks, limits: Limits = Limits(), python: str = sys.executable, wrapper=None) -> list:
+    """Run a student's ``tasks`` in one sandboxed process, each in a child forked from it before
+    any student code ran (see :mod:`autograder.notebook.harness`), ``limits`` applying to each
+    task: a :class:`Run` per task, or None for a task not run because one before it with the
+    same ``group`` handed no report over. When the shared process itself fails (its code is the
+    students' too: a child may kill it), each task runs alone, so that a task costs only itself."""
+    shared = run_tasks(tasks, limits, python, wrapper, isolate=True)
+    if shared.reports is None:  # the shared process itself failed: each task alone
+        return [_alone(task, limits, python, wrapper) for task in tasks]
+    return [None if found is None else _task_run(found, task) for found, task in zip(shared.reports, tasks)]
+
+
+def _alone(task, limits, python, wrapper) -> Run:
+    run = run_tasks([task], limits, python, wrapper, isolate=True)
+    return run if run.reports is None else _task_run(run.reports[0], task)
+
+
+def _task_run(found: dict, task: dict) -> Run:
+    """A task's :class:`Run` from what the shared process said of it (already checked)."""
+    if "ended" in found:
+        how = found["ended"]
+        return Run(None, how["returncode"], how["timed_out"], how["output_full"], how["stderr"])
+    try:
+        report = json.loads(found["line"])
+        _check_report(report, task)
+    except Malformed as why:
+        return Run(None, 0, False, False, "", str(why))
+    except (ValueError, RecursionError):
+        return Run(None, 0, False, False, "", "not valid JSON")
+    return Run([report], 0, False, False, "")
+
+
+def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wrapper=None,
+              isolate: bool = False) -> Run:
     """Run the harness ``tasks`` (see :mod:`autograder.notebook.harness`) in one fresh interpreter.
 
     ``wrapper`` is an argv prefix placed before the interpreter; None (the default) means the
     course sandbox (:func:`autograder.notebook.sandbox.command`), ``()`` means none. The job goes in on
-    stdin (never on a command line, which ``/proc`` shows to the sandbox)."""
+    stdin (never on a command line, which ``/proc`` shows to the sandbox). ``isolate``: each task
+    in a forked child, within ``limits``; the reports are then what the harness says of each
+    child (see :func:`run_isolated`)."""
     token = secrets.token_hex(16)
     mode = sandbox.warn_if_unsandboxed() if wrapper is None else None
-    job = json.dumps({"token": token, "tasks": list(tasks),
-                      "limits": {"output_chars": limits.output_bytes,
+    job = json.dumps({"token": token, "tasks": list(tasks), "isolate": isolate,
+                      "limits": {"output_chars": limits.output_bytes, "seconds": limits.seconds,
                                  "processes": limits.processes, "memory_mb": limits.memory_mb,
                                  "sandboxed": bool(mode and mode.sandboxed)}})
+    if isolate:  # the shared process writes every task's report; each child keeps the limit itself
+        limits = dataclasses.replace(limits, output_bytes=limits.output_bytes * (len(tasks) + 1),
+                                     seconds=limits.seconds * (len(tasks) + 1))
     with tempfile.TemporaryDirectory(prefix="reexec-") as scratch:
         out_path, err_path = Path(scratch, "stdout"), Path(scratch, "stderr")
         work = Path(scratch, "work")
@@ -131,7 +172,7 @@ def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wr
             finally:
                 _kill_group(proc)
         stdout = out_path.read_bytes()
-        reports, malformed = parse_reports(stdout, token, tasks)
+        reports, malformed = parse_reports(stdout, token, tasks, isolate)
         stderr = err_path.read_bytes()[-4000:].decode("utf-8", "replace")
     returncode = proc.returncode
     if mode and mode.sandboxed and returncode > 128:  # bwrap reports a killed child as 128 + signal
@@ -171,9 +212,10 @@ _SCALARS = {"int": int, "bool": bool, "none": type(None), "float": str, "str": s
             "other": str}
 
 
-def parse_reports(stdout: bytes, token: str, tasks) -> tuple:
+def parse_reports(stdout: bytes, token: str, tasks, isolated: bool = False) -> tuple:
     """``(reports, None)`` if ``stdout`` holds exactly one valid report line for ``tasks``, else
-    ``(None, why)``, or ``(None, None)`` when there is no report line at all."""
+    ``(None, why)``, or ``(None, None)`` when there is no report line at all. ``isolated``: what
+    :func:`run_isolated`'s shared process says of each task instead of a report."""
     lines = [line for line in stdout.split(b"\n") if line.startswith(token.encode("ascii"))]
     if not lines:
         return None, None
@@ -186,7 +228,7 @@ def parse_reports(stdout: bytes, token: str, tasks) -> tuple:
         if type(reports) is not list or len(reports) != len(tasks):
             raise Malformed("wrong number of task reports")
         for report, task in zip(reports, tasks):
-            _check_report(report, task)
+            (_check_outcome if isolated else _check_report)(report, task)
     except Malformed as why:
         return None, str(why)
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -197,6 +239,22 @@ def parse_reports(stdout: bytes, token: str, tasks) -> tuple:
 def _keys(value, keys):
     if type(value) is not dict or set(value) != set(keys):
         raise Malformed("unexpected fields")
+
+
+def _check_outcome(outcome, task):
+    """What the shared process of :func:`run_isolated` says of one task (see the harness)."""
+    if outcome is None:
+        return
+    if type(outcome) is dict and set(outcome) == {"line"}:
+        if type(outcome["line"]) is not str:
+            raise Malformed("ill-typed task outcome")
+        return
+    _keys(outcome, {"ended"})
+    how = outcome["ended"]
+    _keys(how, {"returncode", "timed_out", "output_full", "stderr"})
+    if not (type(how["returncode"]) in (int, type(None)) and type(how["timed_out"]) is bool
+            and type(how["output_full"]) is bool and _text(how["stderr"], 4000)):
+        raise Malformed("ill-typed task outcome")
 
 
 def _check_report(report, task):
