@@ -36,6 +36,8 @@ c.Autograde.sanitize_preprocessors = [
 # Grade: execute in the sandboxed kernel (docs/sandbox.md: bubblewrap, no network, limits, output
 # capped as it arrives; a dead or stuck kernel costs the cell, not the run), then let the
 # out-of-kernel re-execution decide the step test cells and the quiz, then the stock bookkeeping.
+# A notebook whose every grade cell is decided outside the kernel (both notebooks here) is not
+# executed at all; c.SandboxedExecute.no_kernel_for = "" runs every notebook (outputs kept).
 c.Execute.timeout = 15
 c.GuardedExecute.notebook_timeout = 120  # the whole notebook; then later graded cells fail
 c.Autograde.autograde_preprocessors = [

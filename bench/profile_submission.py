@@ -83,7 +83,7 @@ def main() -> int:
     from nbgrader.preprocessors import Execute
     from nbgrader.utils import temp_attrs
 
-    from autograder.notebook import preprocessors
+    from autograder.notebook import expected, reexecute
     imported = time.perf_counter() - started
 
     # nbclient's synchronous entry points (setup_kernel calls these, not the async ones)
@@ -91,9 +91,10 @@ def main() -> int:
     timed(NotebookClient, "start_new_kernel_client", "kernel_ready")
     timed(NotebookClient, "_cleanup_kernel", "kernel_shutdown")
     timed(Execute, "preprocess_cell", "cells_in_kernel")
-    for name in ("run_cells", "run_tasks"):  # as the grader calls them: per run, or many at once
-        if hasattr(preprocessors, name):
-            timed(preprocessors, name, "reexecution_processes")
+    # every sandboxed re-execution process: the student's runs (one process for all of them, or
+    # one alone per run when that one fails) and the reference's under a secret seed
+    timed(reexecute, "run_tasks", "reexecution_processes")
+    timed(expected, "run_tasks", "reexecution_processes")
 
     app = AutogradeApp()
     app.initialize([ASSIGNMENT, "--force", "--log-level=ERROR", *nbgrader_args])

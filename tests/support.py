@@ -37,6 +37,14 @@ def make_course(folder: Path) -> Path:
     return folder
 
 
+def run_every_notebook(course: Path) -> None:
+    """Grade ``course`` with a kernel for every notebook: by default none starts for a notebook
+    whose every grade cell is judged outside the kernel (both of this assignment's). For the
+    suites that attack, flood or time the kernel."""
+    with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
+        config.write('\nc.SandboxedExecute.no_kernel_for = ""\n')
+
+
 def release_notebook(course: Path, name: str = "reproducibility.ipynb") -> Path:
     return course / "release" / ASSIGNMENT / name
 

@@ -10,7 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from autograder.notebook import expected
-from support import ASSIGNMENT, fill, nbgrader, release_notebook, step_scores, submit
+from support import ASSIGNMENT, fill, nbgrader, release_notebook, run_every_notebook, step_scores, submit
 
 REFERENCE = {
     "step1": "accuracy_scores = []",
@@ -159,6 +159,21 @@ def test_regrading_gives_the_same_points(graded):
         nbgrader(course, "autograde", ASSIGNMENT, "--force", "--student", student)
     after = step_scores(course)
     assert after == before
+
+
+def test_the_step_notebook_is_not_run_and_running_it_changes_no_score(graded, tmp_path):
+    """Every grade cell of the step notebook is decided outside the kernel, so no kernel starts
+    for it (no cell has an execution count); graded with every notebook run in the kernel, the
+    class gets the same points."""
+    import shutil
+    course, _ = graded
+    executed = shutil.copytree(course, tmp_path / "course")
+    run_every_notebook(executed)
+    nbgrader(executed, "autograde", ASSIGNMENT, "--force", check=False)
+    for folder, ran in ((course, False), (executed, True)):
+        nb = nbformat.read(folder / "autograded" / "reference" / ASSIGNMENT / "reproducibility.ipynb", 4)
+        assert any(c.execution_count for c in nb.cells if c.cell_type == "code") is ran
+    assert step_scores(executed) == step_scores(course)
 
 
 def test_autograded_notebook_records_no_scores_of_another_seed(graded):

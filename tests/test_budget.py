@@ -28,7 +28,7 @@ from nbformat.v4 import new_code_cell
 
 from autograder.notebook import kernel, sandbox
 from autograder.notebook.kernel import SandboxedExecute
-from support import ASSIGNMENT, env, fill, release_notebook, step_scores, submit
+from support import ASSIGNMENT, env, fill, release_notebook, run_every_notebook, step_scores, submit
 
 pytestmark = pytest.mark.skipif(not sandbox.detect().sandboxed, reason="no sandbox on this machine")
 
@@ -385,6 +385,7 @@ def sleeper(release):
 @pytest.fixture(scope="module")
 def graded(course_template, small_disk):
     course = Path(shutil.copytree(course_template, small_disk / "course"))
+    run_every_notebook(course)
     with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
         config.write("\nc.GuardedExecute.notebook_timeout = %d\n" % NOTEBOOK_BUDGET)
     release = release_notebook(course)

@@ -16,7 +16,7 @@ import time
 
 import pytest
 from services import DaskCluster, dask_cluster  # noqa: F401 - pytest fixture
-from support import ASSIGNMENT, ROOT, env, nbgrader, step_scores
+from support import ASSIGNMENT, ROOT, env, nbgrader, run_every_notebook, step_scores
 
 from autograder.course.demo import example_answers
 from autograder.course.submissions import hand_in, submit
@@ -148,6 +148,7 @@ def test_a_lost_scheduler_stops_the_run_and_the_next_run_grades_the_rest(class_c
 
 
 def test_a_submission_over_the_time_limit_fails_and_its_worker_is_restarted(course, dask_cluster):  # noqa: F811
+    run_every_notebook(course)
     hand_in(course, "ada", example_answers(CLASS["ada"]))
     # two cells of 14 s (each under the 15 s cell limit): at least 28 s in the kernel, limit 20 s
     slow = "import time\ntime.sleep(14)\n"

@@ -18,7 +18,8 @@ import pytest
 
 from autograder.notebook import expected, steps
 from autograder.notebook.reexecute import Limits, run_isolated
-from support import ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
+from support import (ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, run_every_notebook,
+                     step_scores, submit)
 
 DATA = expected.load()
 DECL = steps.declaration(DATA["declaration"])
@@ -137,6 +138,7 @@ CASES = {  # student -> (answers, steps that earn their points, {step: words of 
 @pytest.fixture(scope="module")
 def graded(course_template, tmp_path_factory):
     course = shutil.copytree(course_template, tmp_path_factory.mktemp("forgery") / "course")
+    run_every_notebook(course)  # the leaky cell runs in the kernel too
     secret = secrets.randbits(63)
     with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
         config.write(f"\nc.ReexecuteSteps.seeds = [{DECL.task_seed}, {secret}]\n")

@@ -21,7 +21,8 @@ import pytest
 
 from autograder.course import feedback
 from autograder.notebook import sandbox
-from support import ASSIGNMENT, ROOT, fill, nbgrader, release_notebook, step_scores, submit
+from support import (ASSIGNMENT, ROOT, fill, nbgrader, release_notebook, run_every_notebook,
+                     step_scores, submit)
 
 REFERENCE = {
     "step1": "accuracy_scores = []",
@@ -104,6 +105,7 @@ def hostile_class(course_template, tmp_path_factory):
     if not mode.sandboxed:
         pytest.fail("no sandbox on this machine (%s): apt-get install bubblewrap" % mode.reason)
     course = Path(shutil.copytree(course_template, tmp_path_factory.mktemp("hostile") / "course"))
+    run_every_notebook(course)
     release = release_notebook(course)
     cases = hostile_cases(course)
     for student, (answers, _) in HONEST.items():

@@ -27,7 +27,8 @@ import pytest
 
 from autograder.classrun import intake
 from autograder.notebook import sandbox
-from support import ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
+from support import (ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, run_every_notebook,
+                     step_scores, submit)
 from test_budget import ATTACKS, MARK_BYTES, REFERENCE, SLEEPING_CELLS, STEP1_EARNED, sleeper
 from test_grade_command import CLASS, hand_in
 
@@ -136,6 +137,7 @@ class Peak:
 @pytest.fixture(scope="module")
 def graded(course_template, small_disk, tmp_path_factory):
     course = Path(shutil.copytree(course_template, small_disk / "course"))
+    run_every_notebook(course)
     with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
         config.write("\nc.GuardedExecute.notebook_timeout = %d\n" % NOTEBOOK_BUDGET)
     make_class(course)

@@ -36,7 +36,7 @@ import zmq
 
 from . import sandbox
 from .output_limit import CapOutput
-from .preprocessors import failed_check
+from .preprocessors import ReexecuteSteps, failed_check
 from .quiz import TEST_ID
 
 # Environment variables the kernel may inherit from the grader (everything else is dropped:
@@ -292,10 +292,11 @@ class SandboxedExecute(CapOutput, GuardedExecute):
                                "notebook's sandboxes together, when the caller opened no "
                                "budget.").tag(config=True)
 
-    no_kernel_for = Unicode(TEST_ID.pattern, help="A notebook whose every grade cell has a grade_id "
-                            "matching this regex is judged wholly outside the kernel (the quiz is "
-                            "parsed, never run): no kernel is started for it. Empty: always run."
-                            ).tag(config=True)
+    no_kernel_for = Unicode(TEST_ID.pattern, help="Grade ids judged outside the kernel besides the "
+                            "step tests ReexecuteSteps decides (default: the quiz's, which is parsed, "
+                            "never run). A notebook whose every grade cell is judged outside is not "
+                            "run: no kernel starts, and its autograded and feedback notebooks show no "
+                            "outputs of the student's cells. Empty: run every notebook.").tag(config=True)
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate",
                            help="A sandboxed kernel holds nothing to save: the sandbox is torn down "
                                 "at once.").tag(config=True)
@@ -304,13 +305,17 @@ class SandboxedExecute(CapOutput, GuardedExecute):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(*args, **kwargs)
 
-    def judged_outside(self, nb) -> bool:
+    def judged_outside(self, nb, resources) -> bool:
+        """Whether every grade cell of ``nb`` is decided outside the kernel (then it need not run)."""
         ids = [cell.metadata.nbgrader.get("grade_id", "") for cell in nb.cells
                if cell.metadata.get("nbgrader", {}).get("grade")]
-        return bool(self.no_kernel_for and ids) and all(re.match(self.no_kernel_for, i) for i in ids)
+        if not (self.no_kernel_for and ids):
+            return False
+        steps = ReexecuteSteps(config=self.config).decides(resources or {})
+        return all(i in steps or re.match(self.no_kernel_for, i) for i in ids)
 
     def preprocess(self, nb, resources=None, km=None):
-        if self.judged_outside(nb):
+        if self.judged_outside(nb, resources):
             self.log.info("Not executing: every grade cell of this notebook is judged outside the kernel")
             return nb, resources
         info = (resources or {}).get("nbgrader", {})

@@ -86,18 +86,22 @@ class ReexecuteSteps(NbGraderPreprocessor):
         super().__init__(**kwargs)
         self.data = _load(self.expected_file)  # built before the notebook's kernel starts
 
-    def preprocess(self, nb, resources):
-        data = self.data
-        decl = steps.declaration(data["declaration"])
+    def decides(self, resources) -> dict:
+        """The step of each test cell (by grade_id) this preprocessor decides in the notebook
+        that ``resources`` names (none but in the notebook the declaration names)."""
+        decl = steps.declaration(self.data["declaration"])
         if resources.get("nbgrader", {}).get("notebook", Path(decl.notebook).stem) != Path(decl.notebook).stem:
-            return nb, resources
-        tests = {test: step for step in decl.steps for test in step.tests}
+            return {}
+        return {test: step for step in decl.steps for test in step.tests}
+
+    def preprocess(self, nb, resources):
+        tests = self.decides(resources)
         targets = [(cell, tests[cell.metadata.nbgrader["grade_id"]]) for cell in nb.cells
                    if cell.metadata.get("nbgrader", {}).get("grade")
                    and cell.metadata.nbgrader.get("grade_id") in tests]
         if not targets:
             return nb, resources
-        verdicts = self.verdicts(answer_sources(nb), {step.id for _, step in targets}, data)
+        verdicts = self.verdicts(answer_sources(nb), {step.id for _, step in targets}, self.data)
         for cell, step in targets:
             show_verdict(cell, verdicts[step.id])
         return nb, resources
