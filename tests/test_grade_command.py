@@ -11,7 +11,8 @@ import shutil
 import subprocess
 import sys
 
-from support import ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
+from support import (ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, run_every_notebook,
+                     step_scores, submit)
 
 CLASS = json.loads((ROOT / "examples" / "example_class.json").read_text())
 RIGHT = CLASS["ada"]
@@ -40,6 +41,7 @@ def make_class(course):
 
 
 def test_parallel_grading_matches_sequential_and_reports_failures(course, tmp_path):
+    run_every_notebook(course)  # for the "kernel died" status
     make_class(course)
     stock = shutil.copytree(course, tmp_path / "stock")
 
