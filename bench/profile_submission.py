@@ -76,7 +76,8 @@ def main() -> int:
     args.course = args.course.resolve()
     os.chdir(args.course)
     started = time.perf_counter()
-    sys.modules.setdefault("rfc3987_syntax", None)  # as the grading workers do
+    from autograder.classrun import skip_iri_grammar
+    skip_iri_grammar()  # as the grading workers do
     from nbclient.client import NotebookClient
     from nbgrader.apps.autogradeapp import AutogradeApp
     from nbgrader.converters import Autograde

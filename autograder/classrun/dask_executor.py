@@ -15,12 +15,12 @@ once, and the result comes back to the coordinator, the only writer of the cours
 """
 import logging
 import queue
-import sys
 import threading
 import time
 import uuid
 from typing import Optional
 
+from . import skip_iri_grammar
 from .executors import TASK_TIMEOUT, Executor, Task, lost
 
 CONNECT_TIMEOUT = 30.0     # seconds to reach the scheduler at start
@@ -34,8 +34,7 @@ def run_task(snapshot: dict, student: str, files: dict, seeds: Optional[list]) -
     time whatever ``--nthreads`` says (grading starts kernels and sandboxes; one at a time per
     process is what the local executor does too)."""
     with _one_at_a_time:
-        # As the local workers do: jsonschema's IRI grammar (~1 s of import) is never used.
-        sys.modules.setdefault("rfc3987_syntax", None)
+        skip_iri_grammar()  # as the local workers do
         from . import task
         return task.grade(snapshot, student, files, seeds)
 

@@ -78,25 +78,26 @@ def snapshot(course: Path, assignment: str, app=None) -> dict:
     coursedir = app.coursedir
     with tempfile.TemporaryDirectory(prefix="autograder-snapshot-") as tmp:
         db = Path(tmp) / "gradebook.db"
-        with Gradebook(coursedir.db_url, coursedir.course_id) as src, \
-                Gradebook(f"sqlite:///{db}", coursedir.course_id) as dst:
-            found = src.find_assignment(assignment)  # MissingEntry: the caller says what to do
-            dst.add_assignment(assignment, duedate=found.duedate)
-            notebooks = []
-            for nb in found.notebooks:
-                notebooks.append(nb.name)
-                dst.add_notebook(nb.name, assignment)
-                for cell in nb.grade_cells:
-                    dst.add_grade_cell(cell.name, nb.name, assignment, max_score=cell.max_score,
-                                       cell_type=cell.cell_type)
-                for cell in nb.solution_cells:
-                    dst.add_solution_cell(cell.name, nb.name, assignment)
-                for cell in nb.source_cells:
-                    dst.add_source_cell(cell.name, nb.name, assignment, cell_type=cell.cell_type,
-                                        locked=cell.locked, source=cell.source, checksum=cell.checksum)
-                for cell in nb.task_cells:
-                    dst.add_task_cell(cell.name, nb.name, assignment, max_score=cell.max_score,
-                                      cell_type=cell.cell_type)
+        with Gradebook(coursedir.db_url, coursedir.course_id) as src:
+            _stamp(db, src)
+            with Gradebook(f"sqlite:///{db}", coursedir.course_id) as dst:
+                found = src.find_assignment(assignment)  # MissingEntry: the caller says what to do
+                dst.add_assignment(assignment, duedate=found.duedate)
+                notebooks = []
+                for nb in found.notebooks:
+                    notebooks.append(nb.name)
+                    dst.add_notebook(nb.name, assignment)
+                    for cell in nb.grade_cells:
+                        dst.add_grade_cell(cell.name, nb.name, assignment, max_score=cell.max_score,
+                                           cell_type=cell.cell_type)
+                    for cell in nb.solution_cells:
+                        dst.add_solution_cell(cell.name, nb.name, assignment)
+                    for cell in nb.source_cells:
+                        dst.add_source_cell(cell.name, nb.name, assignment, cell_type=cell.cell_type,
+                                            locked=cell.locked, source=cell.source, checksum=cell.checksum)
+                    for cell in nb.task_cells:
+                        dst.add_task_cell(cell.name, nb.name, assignment, max_score=cell.max_score,
+                                          cell_type=cell.cell_type)
         gradebook = db.read_bytes()
     source_dir = Path(coursedir.format_path(coursedir.source_directory, ".", assignment))
     source = {}
@@ -121,6 +122,25 @@ def snapshot(course: Path, assignment: str, app=None) -> dict:
                   "source": relative(app, "source", ".", assignment)},
         "grader": grader_hash(extra),
     }
+
+
+def _stamp(db: Path, src) -> None:
+    """Start the SQLite gradebook ``db`` with the alembic version of the gradebook ``src``: a new
+    gradebook without one makes nbgrader run ``alembic heads`` in a subprocess (3 s of CPU)."""
+    import sqlite3
+    from sqlalchemy import exc, text
+    try:
+        version = src.db.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except exc.SQLAlchemyError:  # none recorded: nbgrader finds it itself
+        src.db.rollback()
+        return
+    connection = sqlite3.connect(db)
+    try:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        connection.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (version,))
+        connection.commit()
+    finally:
+        connection.close()
 
 
 def gradebook_rows_text(gradebook: bytes) -> bytes:
