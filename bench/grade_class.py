@@ -1,7 +1,7 @@
 """Benchmark: stock sequential ``nbgrader autograde`` vs the local executor vs Dask, one run.
 
     .venv/bin/python bench/grade_class.py [--students 40 200] [--runs 1] [--workers N]
-                                          [--dask-workers 2] [--dask-processes 2] [--profile]
+                                          [--dask-workers 2] [--dask-processes 1] [--profile]
                                           [--json results.json]
 
 For each class size: builds a throwaway course (this repo's config and source/, the assignment
@@ -143,7 +143,7 @@ def main() -> int:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--workers", type=int, default=None, help="local executor; default: the command's")
     parser.add_argument("--dask-workers", type=int, default=2, help="`dask worker` commands")
-    parser.add_argument("--dask-processes", type=int, default=2, help="--nworkers of each `dask worker`")
+    parser.add_argument("--dask-processes", type=int, default=1, help="--nworkers of each `dask worker`")
     parser.add_argument("--profile", action="store_true", help="also show the per-submission breakdown")
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()

@@ -38,12 +38,12 @@ from . import executors, intake, report
 from .progress import Progress
 
 STATE = ".grading-key.json"     # in an autograded folder: the student, submission and grader hashes
-WORKERS_PER_CORE = 2            # a submission waits on kernel start-up and shutdown about half the time
+WORKERS_PER_CORE = 1            # grading is CPU-bound (no kernel to wait on): more only compete
 NOT_GRADED = "not graded"
 
 
 def default_workers() -> int:
-    """Two per core: one per core leaves the cores 30 % idle, more only compete (bench/README.md)."""
+    """One per core: with no kernel to wait on, more workers only compete (bench/README.md)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -54,7 +54,7 @@ def default_workers() -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assignment", help="assignment id, e.g. reproducibility")
     parser.add_argument("--workers", type=int, default=default_workers(),
-                        help="local grading processes (default: two per core, here %(default)s)")
+                        help="local grading processes (default: one per core, here %(default)s)")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                         help="grade on a Dask distributed scheduler's workers instead")
     parser.add_argument("--student", action="append", default=[], metavar="ID",
