@@ -338,3 +338,7 @@ def test_a_run_without_a_report_says_why_and_ends_its_group():
     assert runs[-1].report["stdout"] == "runs\n"
     cpu = run_isolated([_task("while True:\n    pass", "a")], Limits(seconds=10, cpu_seconds=1))[0]
     assert "CPU-time limit" in cpu.failure
+    # a report past the output limit (200 strings of 10 000 characters, 2 MB) is not read on
+    big = dict(_task("x = ['y' * 10000] * 200", "a"), report=["x"])
+    (run,) = run_isolated([big], Limits(seconds=10))
+    assert "output limit" in run.failure and not run.timed_out

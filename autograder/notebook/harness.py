@@ -229,9 +229,9 @@ def main():
             finally:
                 _exit(1)
         os.close(write_end)
-        line = _receive(read_end, deadline)
+        line, why = _receive(read_end, deadline, limits["output_chars"])
         os.close(read_end)
-        status = _reap(pid, deadline) if line is None else None
+        status = _reap(pid, deadline) if why == "ended" else None
         _clean_up(pid, limits["sandboxed"])
         if status is None:
             os.waitpid(pid, 0)  # killed above
@@ -243,8 +243,8 @@ def main():
         code = None
         if status is not None:
             code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        return {"ended": {"returncode": code, "timed_out": status is None,
-                          "output_full": size >= limits["output_chars"], "stderr": tail}}
+        return {"ended": {"returncode": code, "timed_out": why == "time" or (why == "ended" and status is None),
+                          "output_full": why == "size" or size >= limits["output_chars"], "stderr": tail}}
 
     if job.get("isolate"):
         failed = set()
@@ -267,22 +267,24 @@ def _monotonic():
     return time.monotonic()
 
 
-def _receive(fd, deadline, limit=8 << 20):
-    """The first line a child writes to ``fd`` before ``deadline`` (at most ``limit`` bytes), or None."""
+def _receive(fd, deadline, limit):
+    """The first line a child writes to ``fd`` before ``deadline``, at most ``limit`` bytes:
+    ``(line, None)``, or ``(None, why)``: "time", "size" or "ended" (it closed the pipe)."""
     import select
     chunks, size = [], 0
     while size <= limit:
         left = deadline - _monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
-            return None
+            return None, "time"
         chunk = os.read(fd, 1 << 16)
         if not chunk:
-            return None
+            return None, "ended"
         chunks.append(chunk)
         size += len(chunk)
         if b"\n" in chunk:
-            return b"".join(chunks).split(b"\n", 1)[0].decode("utf-8", "replace")
-    return None
+            line = b"".join(chunks).split(b"\n", 1)[0]
+            return (line.decode("utf-8", "replace"), None) if len(line) <= limit else (None, "size")
+    return None, "size"
 
 
 def _reap(pid, deadline):
