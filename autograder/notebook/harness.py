@@ -33,8 +33,10 @@ import json
 import os
 import random
 import resource
+import select
 import signal
 import sys
+import time
 import traceback
 import types
 
@@ -210,7 +212,7 @@ def main():
         out_fd = os.open(output, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         os.unlink(output)
         read_end, write_end = os.pipe()
-        deadline = _monotonic() + limits["seconds"]
+        deadline = time.monotonic() + limits["seconds"]
         pid = os.fork()
         if pid == 0:  # the child: student code runs here only
             try:
@@ -235,11 +237,12 @@ def main():
         _clean_up(pid, limits["sandboxed"])
         if status is None:
             os.waitpid(pid, 0)  # killed above
+        if line is not None:
+            os.close(out_fd)
+            return {"line": line}
         size = os.fstat(out_fd).st_size
         tail = os.pread(out_fd, 4000, max(0, size - 4000)).decode("utf-8", "replace")
         os.close(out_fd)
-        if line is not None:
-            return {"line": line}
         code = None
         if status is not None:
             code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
@@ -262,18 +265,12 @@ def main():
     emit()
 
 
-def _monotonic():
-    import time
-    return time.monotonic()
-
-
 def _receive(fd, deadline, limit):
     """The first line a child writes to ``fd`` before ``deadline``, at most ``limit`` bytes:
     ``(line, None)``, or ``(None, why)``: "time", "size" or "ended" (it closed the pipe)."""
-    import select
     chunks, size = [], 0
     while size <= limit:
-        left = deadline - _monotonic()
+        left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
             return None, "time"
         chunk = os.read(fd, 1 << 16)
@@ -289,12 +286,11 @@ def _receive(fd, deadline, limit):
 
 def _reap(pid, deadline):
     """The child's wait status once it has ended, or None if it is still running at ``deadline``."""
-    import time
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             return status
-        if _monotonic() >= deadline:
+        if time.monotonic() >= deadline:
             return None
         time.sleep(0.002)
 

@@ -119,14 +119,8 @@ def _task_run(found: dict, task: dict) -> Run:
     if "ended" in found:
         how = found["ended"]
         return Run(None, how["returncode"], how["timed_out"], how["output_full"], how["stderr"])
-    try:
-        report = json.loads(found["line"])
-        _check_report(report, task)
-    except Malformed as why:
-        return Run(None, 0, False, False, "", str(why))
-    except (ValueError, RecursionError):
-        return Run(None, 0, False, False, "", "not valid JSON")
-    return Run([report], 0, False, False, "")
+    report, why = _loaded(found["line"], lambda data: _check_report(data, task))
+    return Run(None if why else [report], 0, False, False, "", why)
 
 
 def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wrapper=None,
@@ -212,28 +206,37 @@ _SCALARS = {"int": int, "bool": bool, "none": type(None), "float": str, "str": s
             "other": str}
 
 
-def parse_reports(stdout: bytes, token: str, tasks, isolated: bool = False) -> tuple:
+def parse_reports(stdout: bytes, token: str, tasks, isolate: bool = False) -> tuple:
     """``(reports, None)`` if ``stdout`` holds exactly one valid report line for ``tasks``, else
-    ``(None, why)``, or ``(None, None)`` when there is no report line at all. ``isolated``: what
+    ``(None, why)``, or ``(None, None)`` when there is no report line at all. ``isolate``: what
     :func:`run_isolated`'s shared process says of each task instead of a report."""
     lines = [line for line in stdout.split(b"\n") if line.startswith(token.encode("ascii"))]
     if not lines:
         return None, None
     if len(lines) > 1:
         return None, "more than one report"
-    try:
-        data = json.loads(lines[0][len(token):].decode("utf-8"))
+
+    def check(data):
         _keys(data, {"reports"})
-        reports = data["reports"]
-        if type(reports) is not list or len(reports) != len(tasks):
+        if type(data["reports"]) is not list or len(data["reports"]) != len(tasks):
             raise Malformed("wrong number of task reports")
-        for report, task in zip(reports, tasks):
-            (_check_outcome if isolated else _check_report)(report, task)
+        for report, task in zip(data["reports"], tasks):
+            (_check_outcome if isolate else _check_report)(report, task)
+    data, why = _loaded(lines[0][len(token):], check)
+    return (None, why) if why else (data["reports"], None)
+
+
+def _loaded(text, check) -> tuple:
+    """``(data, None)`` if ``text`` (UTF-8 bytes or str) is JSON that ``check`` accepts, else
+    ``(None, why)``, a fixed phrase."""
+    try:
+        data = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+        check(data)
     except Malformed as why:
         return None, str(why)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None, "not valid JSON"
-    return reports, None
+    return data, None
 
 
 def _keys(value, keys):
