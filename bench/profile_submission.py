@@ -8,8 +8,9 @@ submissions are autograded in this process with nbgrader's ``Autograde`` convert
 course's configuration, as a grading worker does; the first one warms up and is not counted.
 Printed per submission (seconds, as JSON): kernel launch (the sandbox and the kernel process
 started), kernel ready (connect and wait for the kernel's first reply), cells in the kernel,
-kernel shutdown, the out-of-kernel re-execution processes, and the rest (nbgrader's sanitising,
-gradebook and files, the quiz); how many kernels one submission starts; and the CPU time one
+kernel shutdown, the out-of-kernel re-execution (choosing the secret seeds, the reference runs
+under them, the student's runs), and the rest (nbgrader's sanitising, gradebook and files, the
+quiz); how many kernels and sandboxed re-execution processes one submission starts; and the CPU time one
 submission costs: this process's own, and the whole machine's (busy time of all cores, from
 ``/proc/stat``, so it counts the sandboxed kernels and re-executions too, and anything else the
 machine runs meanwhile: measure on a quiet machine). That CPU time divided by the cores is the
@@ -84,7 +85,7 @@ def main() -> int:
     from nbgrader.preprocessors import Execute
     from nbgrader.utils import temp_attrs
 
-    from autograder.notebook import expected, reexecute
+    from autograder.notebook import expected, preprocessors, reexecute, reexecution_seeds
     imported = time.perf_counter() - started
 
     # nbclient's synchronous entry points (setup_kernel calls these, not the async ones)
@@ -92,10 +93,13 @@ def main() -> int:
     timed(NotebookClient, "start_new_kernel_client", "kernel_ready")
     timed(NotebookClient, "_cleanup_kernel", "kernel_shutdown")
     timed(Execute, "preprocess_cell", "cells_in_kernel")
-    # every sandboxed re-execution process: the student's runs (one process for all of them, or
-    # one alone per run when that one fails) and the reference's under a secret seed
-    timed(reexecute, "run_tasks", "reexecution_processes")
-    timed(expected, "run_tasks", "reexecution_processes")
+    # the out-of-kernel re-execution: choosing the secret seeds (a process per batch of candidate
+    # seeds), the reference under them (one process), the student's runs (one process for all,
+    # or one alone per run when that one fails); and how many sandboxed processes all that starts
+    timed(reexecution_seeds, "draw", "choosing_seeds")
+    timed(expected, "references", "reference_runs")
+    timed(preprocessors, "run_isolated", "student_runs")
+    timed(reexecute._Process, "start", "sandboxed_process_start")
 
     app = AutogradeApp()
     app.initialize([ASSIGNMENT, "--force", "--log-level=ERROR", *nbgrader_args])
@@ -111,13 +115,14 @@ def main() -> int:
     n = len(who) - 1
     wall = (time.perf_counter() - wall) / n
     machine, own = (busy_cpu_seconds() - machine) / n, (time.process_time() - own) / n
-    phases = ("kernel_launch", "kernel_ready", "cells_in_kernel", "kernel_shutdown", "reexecution_processes")
+    phases = ("kernel_launch", "kernel_ready", "cells_in_kernel", "kernel_shutdown", "choosing_seeds",
+              "reference_runs", "student_runs")
     per = {phase: round(totals[phase] / n, 3) for phase in phases}
     per["rest_nbgrader_db_files_quiz"] = round(wall - sum(totals[p] for p in phases) / n, 3)
     cores = os.cpu_count()
     print(json.dumps({"import_seconds": round(imported, 2), "submissions": n,
                       "kernels_per_submission": totals["kernel_launch (count)"] / n,
-                      "reexecutions_per_submission": totals["reexecution_processes (count)"] / n,
+                      "reexecution_processes_per_submission": totals["sandboxed_process_start (count)"] / n,
                       "per_submission": {"total": round(wall, 3), **per},
                       "cpu_seconds_per_submission": {"machine": round(machine, 3), "this_process": round(own, 3)},
                       "cores": cores, "lowest_seconds_per_submission": round(machine / cores, 3)}))

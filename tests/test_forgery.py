@@ -222,31 +222,34 @@ def test_nothing_secret_reaches_outputs_or_feedback(graded):
 # ---------------------------------------------------------------- the re-execution alone (fast)
 
 def _before(step_id, seed=42):
-    found = expected.references(DATA, seed)
-    return found[step_id]["before"]
+    return expected.references(DATA, [seed])[seed][step_id]["before"]
 
 
-def test_the_students_process_gets_data_not_reference_code_or_seeds():
-    """What the child can read of its own job (stdin, argv, environment, /proc) holds no
-    reference source and no seed, only the state before the step as data."""
+def test_the_students_process_gets_data_not_reference_code_or_seeds(monkeypatch):
+    """What the child can read of its own job (what is left on stdin, argv, environment, /proc,
+    its namespace) holds no reference source, no seed and no gradebook password, only the state
+    before the step as data."""
+    password = secrets.token_hex(8)
+    monkeypatch.setenv("COURSE_DB_URL", f"postgresql://grader:{password}@127.0.0.1:1/course")
     secret = secrets.randbits(63)
     step = DECL.step("step4")
-    probe = ("import os, sys\nos.lseek(0, 0, 0)\nparts = [os.read(0, 10**6), open('/proc/self/cmdline','rb').read(),"
-             " open('/proc/1/cmdline','rb').read(), repr(dict(os.environ)), repr(sys.argv)]\n"
+    probe = ("import os, select, sys\nparts = [os.read(0, 10**6) if select.select([0], [], [], 0)[0] else b'',"
+             " open('/proc/self/cmdline','rb').read(),"
+             " open('/proc/1/cmdline','rb').read(), repr(dict(os.environ)), repr(sys.argv), repr(globals())]\n"
              "print(repr(parts))")
     (run,) = run_isolated([steps.student_task(step, probe, _before("step4", secret))], Limits())
     seen = run.report["stdout"]
     assert "accuracy_scores" in seen  # the state as data is there ...
     for source in REFERENCE.values():  # ... the reference code is not
         assert source not in seen and repr(source)[1:-1] not in seen
-    assert str(secret) not in seen and "expected" not in seen
+    assert str(secret) not in seen and "expected" not in seen and password not in seen
 
 
 def test_a_step_without_runs_fails():
     step = DECL.step("step1")
     verdict = steps.judge(step, [], {}, DECL.task_seed)
     assert not verdict.passed and "could not re-run" in verdict.message
-    references = {42: expected.references(DATA, 42)["step1"], 7: expected.references(DATA, 7)["step1"]}
+    references = {seed: found["step1"] for seed, found in expected.references(DATA, [42, 7]).items()}
     (run,) = run_isolated([steps.student_task(step, REFERENCE["step1"], references[42]["before"])])
     assert steps.judge(step, [(42, run), (7, run)], references, 42).passed
     assert not steps.judge(step, [(42, run)], references, 42).passed  # one seed's run missing
@@ -267,7 +270,7 @@ def test_messages_about_a_secret_seed_quote_nothing_the_student_printed():
     """Under a secret seed, a wrong outcome gets a fixed message: two cells that print different
     things (say, the seed they guessed) get the same words."""
     step, secret = DECL.step("step4"), secrets.randbits(63)
-    references = {42: expected.references(DATA, 42)["step4"], secret: expected.references(DATA, secret)["step4"]}
+    references = {seed: found["step4"] for seed, found in expected.references(DATA, [42, secret]).items()}
     verdicts = set()
     for printed in ("1234567", "99999999"):
         cell = f"if accuracy_scores == {scores(42)}:\n    print(accuracy_scores)\nelse:\n    print({printed})"

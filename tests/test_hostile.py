@@ -342,3 +342,56 @@ def test_a_run_without_a_report_says_why_and_ends_its_group():
     big = dict(_task("x = ['y' * 10000] * 200", "a"), report=["x"])
     (run,) = run_isolated([big], Limits(seconds=10))
     assert "output limit" in run.failure and not run.timed_out
+
+
+# ---------------------------------------------------------------- what a run's process holds
+
+# A run's cell that looks for a 32-hex-digit token by its sha256 (so the cell holds no copy of
+# it) in every readable byte of its own memory, and in its parent's: prints what it found. It
+# makes itself dumpable first (it inherits "not dumpable", which hides its own /proc/self/mem).
+SEARCH_MEMORY = r"""
+import ctypes, hashlib, json, os, re
+ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)
+def _search(pid):
+    found = set()
+    try:
+        maps, mem = open('/proc/%d/maps' % pid).read().splitlines(), open('/proc/%d/mem' % pid, 'rb')
+    except OSError as error:
+        return type(error).__name__
+    for line in maps:
+        start, end = (int(part, 16) for part in line.split()[0].split('-'))
+        if not line.split()[1].startswith('r'):
+            continue
+        try:
+            mem.seek(start)
+            data = mem.read(end - start)
+        except (OSError, OverflowError, ValueError):
+            continue
+        for match in re.finditer(rb'[0-9a-f]{32}', data):
+            digest = hashlib.sha256(match.group()).hexdigest()
+            if digest in WANTED:
+                found.add(WANTED[digest])
+    return sorted(found)
+print(json.dumps([_search(os.getpid()), _search(os.getppid())]))
+"""
+
+
+def test_a_run_holds_no_other_runs_task_in_its_memory_nor_can_read_its_parents():
+    """Each run's process (and the one it was forked from) holds only its own task: a cell that
+    searches every readable byte of its own memory and of its parent's finds neither an earlier
+    nor a later task's cell or starting state, only its own."""
+    import random
+    import secrets
+    from autograder.notebook.reexecute import run_isolated
+    tokens = {name: secrets.token_hex(16) for name in ("earlier", "mine", "later")}
+    wanted = "WANTED = %r\n" % {hashlib.sha256(t.encode()).hexdigest(): name for name, t in tokens.items()}
+
+    def task(name, cell):
+        return {"before": {"state": {"names": {"held": ["str", "state " + tokens[name]]},
+                                     "generator": list(random.Random(1).getstate()[1])}},
+                "cells": ["note = 'cell %s'\n" % tokens[name] + cell], "report": [], "group": name}
+    runs = run_isolated([task("earlier", ""), task("mine", wanted + SEARCH_MEMORY), task("later", "")])
+    assert all(run.report and run.report["error"] is None for run in runs), runs
+    own, parent = json.loads(runs[1].report["stdout"])
+    assert own == ["mine"]
+    assert parent == "PermissionError"

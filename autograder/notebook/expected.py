@@ -34,20 +34,21 @@ def reference_solutions(notebook: Path) -> dict:
     return solutions
 
 
-def references(data: dict, seed: int, limits: Limits = Limits(), python: str = sys.executable) -> dict:
-    """``{step: {"before": state, "outcome": outcome}}``: the reference solution under ``seed``,
-    each step after the reference steps it declares, in one fresh sandboxed process of its own."""
+def references(data: dict, seeds, limits: Limits = Limits(), python: str = sys.executable) -> dict:
+    """``{seed: {step: {"before": state, "outcome": outcome}}}``: the reference solution under
+    each of ``seeds``, each step after the reference steps it declares, all in one fresh
+    sandboxed process of their own (reference code only)."""
     decl = steps.declaration(data["declaration"])
-    tasks = steps.reference_tasks(decl, data["reference"], seed)
+    tasks = [task for seed in seeds for task in steps.reference_tasks(decl, data["reference"], seed)]
     run = run_tasks(tasks, limits, python=python)
     if run.failure:
         raise RuntimeError("the reference solution failed under a grading seed: %s" % run.failure)
-    found = {}
-    for step, report in zip(decl.steps, run.reports):
+    found = {seed: {} for seed in seeds}
+    for (seed, step), report in zip([(seed, step) for seed in seeds for step in decl.steps], run.reports):
         if report["error"] is not None or any(v[0] == "other" for v in report["before"]["names"].values()):
             raise RuntimeError("reference %s failed or left a value that is not plain data: %s"
                                % (step.id, report["error"]))
-        found[step.id] = {"before": report["before"], "outcome": steps.outcome(report)}
+        found[seed][step.id] = {"before": report["before"], "outcome": steps.outcome(report)}
     return found
 
 
@@ -58,7 +59,7 @@ def derive(declaration: Path = DECLARATION, python: str = sys.executable) -> dic
     solutions = reference_solutions(Path(declaration).parent / decl.notebook)
     data = {"declaration": raw, "reference": {step.id: solutions[step.id] for step in decl.steps},
             "seeds": [decl.task_seed]}
-    task = references(data, decl.task_seed, python=python)
+    task = references(data, [decl.task_seed], python=python)[decl.task_seed]
     data["outcomes"] = {step: found["outcome"] for step, found in task.items()}
     return data
 

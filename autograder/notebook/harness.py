@@ -1,23 +1,27 @@
 """Child side of a re-execution: run cells in a fresh interpreter and report what they left behind.
 
-Started by :mod:`autograder.notebook.reexecute` as ``python -I harness.py``; reads one JSON job on stdin:
-``{"token": str, "limits": {...}, "tasks": [task, ...]}``. Each task runs in a namespace of its
-own: first its ``before`` part, either ``{"seed": int, "imports": [...], "cells": [...]}`` (the
-grader's own reference cells, seeded) or ``{"state": {"names": {...}, "generator": [...]}}``
-(the state before a step, as plain data: values and the ``random`` generator's state), then its
-``cells`` with stdout captured. It writes one line ``token + {"reports": [report, ...]}`` to file
-descriptor 1, a report per task: the error (if any), what was printed, a plain-data description
-of each name in the task's ``report`` list, the generator's state, and with ``"snapshot": true``
-the state after ``before`` (what the grader passes to a student's run as data).
+Started by :mod:`autograder.notebook.reexecute` as ``python -I harness.py``. Its standard input
+starts with one header line, ``{"token": str, "limits": {...}, "mode": "batch" | "serve"}``.
 
-With ``"isolate": true`` in the job (a student's runs), each task runs in a child forked from
-this process before any student code ran, so no task sees what another did in memory; its file
-descriptors 1 and 2 go to a file of its own, and it hands its report back through a pipe. Between
-tasks the working folder (and, sandboxed, ``/tmp``) is emptied and, sandboxed, every other
-process is killed. The reports are then, per task, ``{"line": the child's report line}`` (for
-the parent to parse, strictly), ``{"ended": {"returncode", "timed_out", "output_full",
-"stderr"}}`` when the child handed nothing over within ``limits.seconds``, or ``null``: not run,
-as a task of the same ``group`` before it ended so.
+``batch`` (the grader's own reference runs): the rest of the input is a JSON list of tasks. Each
+task runs in a namespace of its own: first its ``before`` part, either ``{"seed": int, "imports":
+[...], "cells": [...]}`` (reference cells, seeded) or ``{"state": {"names": {...}, "generator":
+[...]}}`` (the state before a step, as plain data: values and the ``random`` generator's state),
+then its ``cells`` with stdout captured. It writes one line ``token + {"reports": [report, ...]}``
+to file descriptor 1, a report per task: the error (if any), what was printed, a plain-data
+description of each name in the task's ``report`` list, the generator's state, and with
+``"snapshot": true`` the state after ``before`` (what the grader passes to a student's run).
+
+``serve`` (a student's runs): this process never reads a task. For each byte ``T`` on its input
+it forks a child before any student code ran; the child alone reads the task line that follows,
+runs it with its file descriptors 1 and 2 going to a file of its own, and hands its report back
+through a pipe. This process then kills every other process of the sandbox, empties the working
+folder (and, sandboxed, ``/tmp``) and writes one line ``token + outcome``: ``{"line": the child's
+report line}`` (for the grader to parse, strictly) or ``{"ended": {"returncode", "timed_out",
+"output_full", "stderr"}}`` when the child handed nothing over within ``limits.seconds``. The
+grader sends the next task only after reading that line, so no process ever holds a task other
+than its own, and this process is made non-dumpable first (no ``ptrace`` or ``/proc/<pid>/mem``
+from a child).
 
 Nothing here decides a grade, and nothing here is trusted: student code shares this process and
 may forge any report. The grader makes forging useless (secret seeds, strict parsing; see
@@ -60,18 +64,19 @@ def main():
     sandbox_errnos = (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS)
     max_items, max_chars, max_depth, stdout_keep = 10000, 10000, 6, 20000
 
-    job = json.loads(sys.stdin.read())
-    token = job.pop("token")
+    header = json.loads(_read_line(0))
+    token = header["token"]
     limits = _dict({"output_chars": 1 << 20, "processes": "a few", "sandboxed": False, "seconds": 10.0},
-                   **job.get("limits", {}))
+                   **header.get("limits", {}))
     reports = []
 
     def write_all(fd, data):
         while data:
             data = data[_write(fd, data):]
 
-    def emit():
-        write_all(1, (token + _dumps({"reports": reports}) + "\n").encode("utf-8"))
+    def emit(found=None):
+        """Batch: the reports of every task. Serve: ``found``, one task's outcome."""
+        write_all(1, (token + _dumps({"reports": reports} if found is None else found) + "\n").encode("utf-8"))
 
     finish = {"found": None}  # set in a forked task: hands its report to the parent instead
 
@@ -206,19 +211,21 @@ def main():
             sys.stdout = real_stdout
         return report(task, namespace, _sio_getvalue(captured), error, state)
 
-    def isolated(task, index):
-        """Run ``task`` in a forked child: ``{"line": its report line}`` or ``{"ended": how}``."""
+    def isolated(index):
+        """Fork a child that reads and runs the next task: ``{"line": its report line}`` or
+        ``{"ended": how}``."""
         output = ".task-output-%d" % index
         out_fd = os.open(output, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         os.unlink(output)
         read_end, write_end = os.pipe()
         deadline = time.monotonic() + limits["seconds"]
         pid = os.fork()
-        if pid == 0:  # the child: student code runs here only
+        if pid == 0:  # the child: its own task, then student code, run here only
             try:
                 os.close(read_end)
                 os.dup2(out_fd, 1)
                 os.dup2(out_fd, 2)
+                os.close(out_fd)
                 os.setpgid(0, 0)
                 limit = limits["output_chars"]  # the shared process may write one per task
                 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
@@ -227,16 +234,17 @@ def main():
                     write_all(write_end, (_dumps(found) + "\n").encode("utf-8"))
                     _exit(0)
                 finish["found"] = hand_over
-                hand_over(run_task(task))
+                hand_over(run_task(json.loads(_read_line(0, 1 << 16))))
             finally:
                 _exit(1)
         os.close(write_end)
         line, why = _receive(read_end, deadline, limits["output_chars"])
         os.close(read_end)
         status = _reap(pid, deadline) if why == "ended" else None
+        if status is None:  # it handed its report over, or is still running: stop it
+            _kill(pid)
+            os.waitpid(pid, 0)
         _clean_up(pid, limits["sandboxed"])
-        if status is None:
-            os.waitpid(pid, 0)  # killed above
         if line is not None:
             os.close(out_fd)
             return {"line": line}
@@ -249,20 +257,39 @@ def main():
         return {"ended": {"returncode": code, "timed_out": why == "time" or (why == "ended" and status is None),
                           "output_full": why == "size" or size >= limits["output_chars"], "stderr": tail}}
 
-    if job.get("isolate"):
-        failed = set()
-        for index, task in _enumerate(job["tasks"]):
-            found = None if task.get("group") in failed else isolated(task, index)
-            if found is None or "ended" in found:
-                failed.add(task.get("group"))
-            reports.append(found)
+    if header["mode"] == "serve":
+        _not_dumpable()
+        index = 0
+        while os.read(0, 1) == b"T":  # a task follows, for the child to read
+            emit(isolated(index))
+            index += 1
             _clear(".")
             if limits["sandboxed"]:
                 _clear("/tmp")
     else:
-        for task in job["tasks"]:
+        for task in json.loads(sys.stdin.read()):
             reports.append(run_task(task))
-    emit()
+        emit()
+
+
+def _read_line(fd, size=1):
+    """One line from ``fd``, read ``size`` bytes at a time (1: nothing after the line is taken
+    from the pipe)."""
+    data = bytearray()
+    while b"\n" not in data:
+        chunk = os.read(fd, size)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\n", 1)[0].decode("utf-8")
+
+
+def _not_dumpable():
+    """``prctl(PR_SET_DUMPABLE, 0)``: no process of the sandbox's uid can ptrace this one or
+    read its memory and descriptors through /proc (forked children inherit it)."""
+    import ctypes
+    if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
 
 
 def _receive(fd, deadline, limit):
@@ -295,13 +322,26 @@ def _reap(pid, deadline):
         time.sleep(0.002)
 
 
+def _kill(target):
+    try:
+        os.kill(target, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def _clean_up(pid, sandboxed):
-    """Kill the task's child and, in the sandbox's own PID namespace, every process it left."""
-    for target in ([-1] if sandboxed else [-pid, pid]):
+    """Kill what the task's child (already reaped) left: its process group or, in the sandbox's
+    own PID namespace, every process but this one, again until none is left to signal (one
+    forked while a sweep ran dies in the next)."""
+    if not sandboxed:
+        _kill(-pid)
+        return
+    for _ in range(1000):
         try:
-            os.kill(target, signal.SIGKILL)
-        except OSError:
-            pass
+            os.kill(-1, signal.SIGKILL)
+        except OSError:  # ESRCH: nothing left but this process and the namespace's init
+            return
+        time.sleep(0.001)  # a killed process counts until the namespace's init reaps it
 
 
 def _clear(folder):

@@ -66,10 +66,11 @@ class ReexecuteSteps(NbGraderPreprocessor):
     The steps come from the derived data (``expected_file``: the assignment's declaration, the
     reference cells, the task seed's outcomes; see :mod:`autograder.notebook.steps`). For the notebook it
     declares, each step's cell (read from the notebook being graded, by grade_id) runs once per
-    seed, starting from the reference state as data, each run in a child forked from one fresh
-    sandboxed ``python -I`` process;
-    the reference outcome for each secret seed is computed now, in a process of its own. The
-    verdict becomes the output of the step's test cells, whatever the kernel printed there.
+    seed (:mod:`autograder.notebook.reexecution_seeds`), starting from the reference state as
+    data, each run in a child forked from one fresh sandboxed ``python -I`` process and handed
+    its own task only; the reference outcomes for the secret seeds are computed now, in one
+    process of their own. The verdict becomes the output of the step's test cells, whatever the
+    kernel printed there.
     """
 
     timeout = Float(10.0, help="Wall-clock seconds one re-execution may take.").tag(config=True)
@@ -113,11 +114,13 @@ class ReexecuteSteps(NbGraderPreprocessor):
     def verdicts(self, answers: dict, wanted, data: dict) -> dict:
         """Verdict per step id in ``wanted``, from the answers by grade_id."""
         decl = steps.declaration(data["declaration"])
-        seeds = list(self.seeds) or reexecution_seeds.draw(data)
+        seeds = list(self.seeds) or reexecution_seeds.draw(data, self.limits(), self.python)
         if len(set(seeds)) != len(seeds) or decl.task_seed not in seeds:
             raise ValueError("ReexecuteSteps.seeds must hold the task seed %d and no seed twice"
                              % decl.task_seed)
-        references = {seed: self.references(data, seed) for seed in seeds}
+        secret = [seed for seed in seeds if seed != decl.task_seed]
+        references = expected.references(data, secret, self.limits(), self.python) if secret else {}
+        references[decl.task_seed] = self.task_references(data)
         seeds = sorted(seeds, key=lambda s: s != decl.task_seed)  # the task seed first
         graded = [step for step in decl.steps if step.id in wanted and step.id in answers]
         tasks = {(step.id, seed): steps.student_task(step, answers[step.id], references[seed][step.id]["before"])
@@ -140,15 +143,13 @@ class ReexecuteSteps(NbGraderPreprocessor):
             self.log.info("%s: %s", step.id, verdict.message)
         return verdicts
 
-    def references(self, data: dict, seed: int) -> dict:
-        """The reference outcomes under ``seed``; the task seed's once per process, checked
-        against the stored ones (a grader whose reference no longer gives them must not grade)."""
-        decl = steps.declaration(data["declaration"])
-        if seed != decl.task_seed:
-            return expected.references(data, seed, self.limits(), self.python)
+    def task_references(self, data: dict) -> dict:
+        """The reference outcomes under the task seed, once per process, checked against the
+        stored ones (a grader whose reference no longer gives them must not grade)."""
+        task_seed = steps.declaration(data["declaration"]).task_seed
         key = (json.dumps(data, sort_keys=True), self.python)
         if key not in _TASK_REFERENCES:
-            found = expected.references(data, seed, self.limits(), self.python)
+            found = expected.references(data, [task_seed], self.limits(), self.python)[task_seed]
             if {step: f["outcome"] for step, f in found.items()} != data["outcomes"]:
                 raise RuntimeError("the reference solution no longer gives the stored expected values "
                                    "under the task seed: run `python -m autograder.notebook.expected`")

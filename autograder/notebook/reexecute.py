@@ -1,15 +1,15 @@
-"""Parent side of a re-execution: one fresh, limited, sandboxed ``python -I`` process per job
-(a student's tasks each in a child forked from it).
+"""Parent side of a re-execution: fresh, limited, sandboxed ``python -I`` processes running
+:mod:`autograder.notebook.harness` (a student's tasks each in a child forked from one of them,
+handed its own task only).
 
-The report the process writes is untrusted input: :func:`parse_reports` accepts exactly one
-report line that follows the harness's schema (exact keys, types and bounded sizes), and
-anything else is a failed run with a fixed reason, never an exception.
+What such a process writes is untrusted input: :func:`parse_reports` and the outcome checks
+accept exactly the harness's schema (exact keys, types and bounded sizes), and anything else is
+a failed run with a fixed reason, never an exception.
 
 The process runs in the course sandbox (:mod:`autograder.notebook.sandbox`: bubblewrap, its own uid,
 no network, nothing of the course visible but ``harness.py``) unless the caller passes its own
 ``wrapper``; without bubblewrap it runs with the rlimits only, and says so loudly.
 """
-import dataclasses
 import json
 import os
 import resource
@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -26,6 +27,7 @@ from typing import Optional
 from . import sandbox
 
 HARNESS = Path(__file__).with_name("harness.py")
+OUTCOME_GRACE = 5.0  # seconds past a task's limit for the shared process to say how it ended
 
 
 @dataclass(frozen=True)
@@ -98,20 +100,39 @@ def run_cells(cells, seed: int, limits: Limits = Limits(), python: str = sys.exe
 
 
 def run_isolated(tasks, limits: Limits = Limits(), python: str = sys.executable, wrapper=None) -> list:
-    """Run a student's ``tasks`` in one sandboxed process, each in a child forked from it before
-    any student code ran (see :mod:`autograder.notebook.harness`), ``limits`` applying to each
-    task: a :class:`Run` per task, or None for a task not run because one before it with the
-    same ``group`` handed no report over. When the shared process itself fails (its code is the
-    students' too: a child may kill it), each task runs alone, so that a task costs only itself."""
-    shared = run_tasks(tasks, limits, python, wrapper, isolate=True)
-    if shared.reports is None:  # the shared process itself failed: each task alone
-        return [_alone(task, limits, python, wrapper) for task in tasks]
-    return [None if found is None else _task_run(found, task) for found, task in zip(shared.reports, tasks)]
+    """Run a student's ``tasks`` in one sandboxed process that never reads them: each runs in a
+    child forked from it before any student code ran, which alone reads its task (see
+    :mod:`autograder.notebook.harness`), and the next task is sent only once the last one's
+    outcome is back, so no process ever holds another task's data. ``limits`` apply to each task.
 
-
-def _alone(task, limits, python, wrapper) -> Run:
-    run = run_tasks([task], limits, python, wrapper, isolate=True)
-    return run if run.reports is None else _task_run(run.reports[0], task)
+    A :class:`Run` per task, or None for a task not run because one before it with the same
+    ``group`` handed no report over. When the shared process itself fails (its children run the
+    student's code: one may kill or stop it), this task and the rest each run alone, in a process
+    of their own, so that a task costs only itself."""
+    if not tasks:
+        return []
+    runs, ended, served = [], set(), _Served(limits, python, wrapper)
+    try:
+        for task in tasks:
+            if task.get("group") in ended:
+                runs.append(None)
+                continue
+            found = served.run(task) if served.alive else None
+            if found is None:
+                alone = _Served(limits, python, wrapper)
+                try:
+                    found = alone.run(task)
+                    run = alone.failed() if found is None else _task_run(found, task)
+                finally:
+                    alone.close()
+            else:
+                run = _task_run(found, task)
+            if run.reports is None and not run.malformed:
+                ended.add(task.get("group"))
+            runs.append(run)
+    finally:
+        served.close()
+    return runs
 
 
 def _task_run(found: dict, task: dict) -> Run:
@@ -123,56 +144,143 @@ def _task_run(found: dict, task: dict) -> Run:
     return Run(None if why else [report], 0, False, False, "", why)
 
 
-def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wrapper=None,
-              isolate: bool = False) -> Run:
-    """Run the harness ``tasks`` (see :mod:`autograder.notebook.harness`) in one fresh interpreter.
+def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wrapper=None) -> Run:
+    """Run the harness ``tasks`` (the grader's own reference runs; see
+    :mod:`autograder.notebook.harness`, mode ``batch``) one after the other in one fresh
+    interpreter: a :class:`Run` holding a report per task.
 
     ``wrapper`` is an argv prefix placed before the interpreter; None (the default) means the
     course sandbox (:func:`autograder.notebook.sandbox.command`), ``()`` means none. The job goes in on
-    stdin (never on a command line, which ``/proc`` shows to the sandbox). ``isolate``: each task
-    in a forked child, within ``limits``; the reports are then what the harness says of each
-    child (see :func:`run_isolated`)."""
-    token = secrets.token_hex(16)
-    mode = sandbox.warn_if_unsandboxed() if wrapper is None else None
-    job = json.dumps({"token": token, "tasks": list(tasks), "isolate": isolate,
-                      "limits": {"output_chars": limits.output_bytes, "seconds": limits.seconds,
-                                 "processes": limits.processes, "memory_mb": limits.memory_mb,
-                                 "sandboxed": bool(mode and mode.sandboxed)}})
-    if isolate:  # the shared process writes every task's report; each child keeps the limit itself
-        limits = dataclasses.replace(limits, output_bytes=limits.output_bytes * (len(tasks) + 1),
-                                     seconds=limits.seconds * (len(tasks) + 1))
-    with tempfile.TemporaryDirectory(prefix="reexec-") as scratch:
-        out_path, err_path = Path(scratch, "stdout"), Path(scratch, "stderr")
-        work = Path(scratch, "work")
-        work.mkdir()
-        argv = [python, "-I", str(HARNESS)]
-        if mode is None:
-            argv = [*wrapper, *argv]
-        else:
-            argv = sandbox.command(argv, cwd=work, readable=[HARNESS], mode=mode, interpreters=[python],
-                                   private=scratch,
-                                   limits=sandbox.ProcessLimits(processes=limits.processes))
-        job_path = Path(scratch, "job.json")
-        job_path.write_text(job, encoding="utf-8")
-        with open(job_path, "rb") as job_in, open(out_path, "wb") as out, open(err_path, "wb") as err:
+    stdin (never on a command line, which ``/proc`` shows to the sandbox)."""
+    with _Process(limits, python, wrapper, "batch") as process:
+        job_path, out_path = process.scratch / "job.json", process.scratch / "stdout"
+        job_path.write_bytes(process.header + json.dumps(list(tasks)).encode("utf-8"))
+        with open(job_path, "rb") as job_in, open(out_path, "w+b") as out:
             job_path.unlink()
-            proc = subprocess.Popen(
-                argv, stdin=job_in, stdout=out,
-                stderr=err, cwd=work, start_new_session=True,
-                preexec_fn=_limit(limits, nproc=not (mode and mode.sandboxed)),
-                env={"PATH": os.defpath, "PYTHONHASHSEED": "0", "HOME": str(work), "TMPDIR": str(work)})
+            process.start(stdin=job_in, stdout=out)
             try:
-                timed_out = not _exited_within(proc, limits.seconds)
+                timed_out = not _exited_within(process.proc, limits.seconds)
             finally:
-                _kill_group(proc)
-        stdout = out_path.read_bytes()
-        reports, malformed = parse_reports(stdout, token, tasks, isolate)
-        stderr = err_path.read_bytes()[-4000:].decode("utf-8", "replace")
-    returncode = proc.returncode
-    if mode and mode.sandboxed and returncode > 128:  # bwrap reports a killed child as 128 + signal
-        returncode = 128 - returncode
+                _kill_group(process.proc)
+            out.seek(0)
+            stdout = out.read()
+        reports, malformed = parse_reports(stdout, process.token, tasks)
+        returncode, stderr = process.ended()
     return Run(reports, returncode, timed_out and reports is None,
                len(stdout) >= limits.output_bytes, stderr, malformed)
+
+
+class _Process:
+    """One fresh ``python -I harness.py`` in the course sandbox (or ``wrapper``), its scratch
+    folder, its token and its header line (see :mod:`autograder.notebook.harness`)."""
+
+    def __init__(self, limits: Limits, python: str, wrapper, mode_name: str):
+        self.limits, self.python, self.wrapper = limits, python, wrapper
+        self.token = secrets.token_hex(16)
+        self.mode = sandbox.warn_if_unsandboxed() if wrapper is None else None
+        self.header = (json.dumps({
+            "token": self.token, "mode": mode_name,
+            "limits": {"output_chars": limits.output_bytes, "seconds": limits.seconds,
+                       "processes": limits.processes, "memory_mb": limits.memory_mb,
+                       "sandboxed": bool(self.mode and self.mode.sandboxed)}}) + "\n").encode("utf-8")
+        self._scratch = tempfile.TemporaryDirectory(prefix="reexec-")
+        self.scratch = Path(self._scratch.name)
+        self.proc = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def start(self, stdin, stdout) -> None:
+        work = self.scratch / "work"
+        work.mkdir()
+        argv = [self.python, "-I", str(HARNESS)]
+        if self.mode is None:
+            argv = [*self.wrapper, *argv]
+        else:
+            argv = sandbox.command(argv, cwd=work, readable=[HARNESS], mode=self.mode,
+                                   interpreters=[self.python], private=str(self.scratch),
+                                   limits=sandbox.ProcessLimits(processes=self.limits.processes))
+        self._stderr = open(self.scratch / "stderr", "w+b")
+        self.proc = subprocess.Popen(
+            argv, stdin=stdin, stdout=stdout, stderr=self._stderr, cwd=work, start_new_session=True,
+            preexec_fn=_limit(self.limits, nproc=not (self.mode and self.mode.sandboxed)),
+            env={"PATH": os.defpath, "PYTHONHASHSEED": "0", "HOME": str(work), "TMPDIR": str(work)})
+
+    def ended(self) -> tuple:
+        """``(returncode, the last 4000 characters of stderr)`` of the ended process."""
+        returncode = self.proc.returncode
+        if self.mode and self.mode.sandboxed and returncode is not None and returncode > 128:
+            returncode = 128 - returncode  # bwrap reports a killed child as 128 + signal
+        self._stderr.seek(0, os.SEEK_END)
+        self._stderr.seek(max(0, self._stderr.tell() - 4000))
+        return returncode, self._stderr.read().decode("utf-8", "replace")
+
+    def close(self) -> None:
+        if self.proc is not None:
+            _kill_group(self.proc)
+            for stream in (self.proc.stdin, self.proc.stdout, self._stderr):
+                if stream is not None:
+                    stream.close()
+        self._scratch.cleanup()
+
+
+class _Served(_Process):
+    """A harness in mode ``serve``: one task at a time, each outcome read before the next task
+    is written."""
+
+    def __init__(self, limits: Limits, python: str, wrapper):
+        super().__init__(limits, python, wrapper, "serve")
+        self.alive, self._timed_out, self._malformed = True, False, None
+        self.start(stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._send(self.header)
+        self._pending = b""
+
+    def _send(self, data: bytes) -> bool:
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+            return True
+        except OSError:  # it has ended
+            self.alive = False
+            return False
+
+    def run(self, task: dict) -> Optional[dict]:
+        """The harness's outcome for ``task`` (checked), or None when the process failed."""
+        if not (self.alive and self._send(b"T" + json.dumps(task).encode("utf-8") + b"\n")):
+            return None
+        line = self._line(time.monotonic() + self.limits.seconds + OUTCOME_GRACE)
+        found, why = (None, None) if line is None else \
+            _loaded(line[len(self.token):] if line.startswith(self.token.encode("ascii")) else b"",
+                    lambda data: _check_outcome(data, task))
+        if found is None:
+            self.alive, self._malformed = False, why
+            _kill_group(self.proc)
+        return found
+
+    def _line(self, deadline: float) -> Optional[bytes]:
+        """The next line the process writes before ``deadline``, at most ``output_bytes`` long."""
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            if len(self._pending) > 2 * self.limits.output_bytes or left <= 0 \
+                    or not select.select([fd], [], [], left)[0]:
+                self._timed_out = left <= 0 or not self._pending
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return None
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        return line
+
+    def failed(self) -> Run:
+        """Why the process gave no outcome, as a :class:`Run` without reports."""
+        _kill_group(self.proc)
+        returncode, stderr = self.ended()
+        return Run(None, returncode, self._timed_out, False, stderr, self._malformed)
 
 
 def _exited_within(proc: subprocess.Popen, seconds: float) -> bool:
@@ -206,10 +314,9 @@ _SCALARS = {"int": int, "bool": bool, "none": type(None), "float": str, "str": s
             "other": str}
 
 
-def parse_reports(stdout: bytes, token: str, tasks, isolate: bool = False) -> tuple:
+def parse_reports(stdout: bytes, token: str, tasks) -> tuple:
     """``(reports, None)`` if ``stdout`` holds exactly one valid report line for ``tasks``, else
-    ``(None, why)``, or ``(None, None)`` when there is no report line at all. ``isolate``: what
-    :func:`run_isolated`'s shared process says of each task instead of a report."""
+    ``(None, why)``, or ``(None, None)`` when there is no report line at all."""
     lines = [line for line in stdout.split(b"\n") if line.startswith(token.encode("ascii"))]
     if not lines:
         return None, None
@@ -221,7 +328,7 @@ def parse_reports(stdout: bytes, token: str, tasks, isolate: bool = False) -> tu
         if type(data["reports"]) is not list or len(data["reports"]) != len(tasks):
             raise Malformed("wrong number of task reports")
         for report, task in zip(data["reports"], tasks):
-            (_check_outcome if isolate else _check_report)(report, task)
+            _check_report(report, task)
     data, why = _loaded(lines[0][len(token):], check)
     return (None, why) if why else (data["reports"], None)
 
@@ -246,8 +353,6 @@ def _keys(value, keys):
 
 def _check_outcome(outcome, task):
     """What the shared process of :func:`run_isolated` says of one task (see the harness)."""
-    if outcome is None:
-        return
     if type(outcome) is dict and set(outcome) == {"line"}:
         if type(outcome["line"]) is not str:
             raise Malformed("ill-typed task outcome")

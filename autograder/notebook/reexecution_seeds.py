@@ -2,20 +2,78 @@
 
 The secret seeds are drawn fresh for every graded submission (never stored in the course, never
 passed to a student's process: it gets the generator's *state* only), so no submission can know
-them in advance. A receipt records them, so that ``python -m autograder verify`` can regrade with
-exactly the same seeds.
+them in advance. They are also *chosen*: each common mistake the declaration names for a step (a
+cell, see :mod:`autograder.notebook.steps`) must fail under at least one of them, so that a
+mistake giving the reference's outcome under most seeds (a bound that only changes which
+rejected draws are kept) fails every grading run, never by luck. Candidates run, reference and
+mistakes (grader-side code only), in one sandboxed process per batch; the candidate that fails
+the most mistakes not yet failed is kept, then the next such, until every mistake fails under
+some kept seed; then fresh seeds fill up to the declared ``secret_seeds``. docs/grading.md derives what this leaves to chance.
+
+A receipt records the seeds, so that ``python -m autograder verify`` regrades with exactly them.
 """
+import dataclasses
 import secrets
+import sys
 
 from . import expected, steps
+from .reexecute import Limits, run_tasks
+
+BATCH = 24        # candidate seeds run per process
+MAX_BATCHES = 8   # then a mistake no candidate tells apart is a declaration error
 
 
-def draw(data: dict = None) -> list:
+def draw(data: dict = None, limits: Limits = Limits(), python: str = sys.executable) -> list:
     """``[task_seed, secret, ...]`` for the declaration in ``data`` (default: ``expected.json``)."""
-    decl = steps.declaration((data or expected.load())["declaration"])
+    data = data or expected.load()
+    decl = steps.declaration(data["declaration"])
     seeds = [decl.task_seed]
-    while len(seeds) < 1 + decl.secret_seeds:
-        seed = secrets.randbits(63)
-        if seed not in seeds:
+    left = {(step.id, name) for step in decl.steps for name, _ in step.mistakes}
+    for _ in range(MAX_BATCHES):
+        if not left:
+            break
+        batch = separating(data, _fresh(seeds, BATCH), limits, python)
+        while left:  # the candidate failing the most mistakes still left, first
+            seed = max(batch, key=lambda candidate: len(batch[candidate] & left))
+            if not batch[seed] & left:
+                break
             seeds.append(seed)
-    return seeds
+            left -= batch.pop(seed)
+    if left:
+        raise RuntimeError("no secret seed among %d candidates tells these declared mistakes apart "
+                           "from the reference: %s" % (BATCH * MAX_BATCHES, sorted(left)))
+    return seeds + _fresh(seeds, 1 + decl.secret_seeds - len(seeds))
+
+
+def _fresh(taken: list, count: int) -> list:
+    found = []
+    while len(found) < count:
+        seed = secrets.randbits(63)
+        if seed not in taken and seed not in found:
+            found.append(seed)
+    return found
+
+
+def separating(data: dict, candidates: list, limits: Limits = Limits(), python: str = sys.executable) -> dict:
+    """``{candidate: {(step id, mistake name), ...}}``: the declared mistakes that fail the
+    step's check under each candidate seed (in the order given)."""
+    decl = steps.declaration(data["declaration"])
+    reference = data["reference"]
+    jobs = [(seed, step, name, cell) for seed in candidates for step in decl.steps if step.mistakes
+            for name, cell in ((None, reference[step.id]), *step.mistakes)]
+    tasks = [steps.reference_task(step, reference, seed, cell, snapshot=name is None)
+             for seed, step, name, cell in jobs]
+    limits = dataclasses.replace(limits, output_bytes=max(limits.output_bytes, len(tasks) << 16))
+    run = run_tasks(tasks, limits, python=python)
+    if run.failure:
+        raise RuntimeError("the declared mistakes could not be run: %s" % run.failure)
+    told, references = {seed: set() for seed in candidates}, {}
+    for (seed, step, name, _), report in zip(jobs, run.reports):
+        if name is None:
+            if report["error"] is not None:
+                raise RuntimeError("reference %s failed: %s" % (step.id, report["error"]))
+            references[seed, step.id] = {seed: {"before": report["before"], "outcome": steps.outcome(report)},
+                                         decl.task_seed: {"outcome": data["outcomes"][step.id]}}
+        elif steps.problem(step, steps.outcome(report), references[seed, step.id], seed, decl.task_seed):
+            told[seed].add((step.id, name))
+    return told

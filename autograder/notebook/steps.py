@@ -5,7 +5,9 @@ An assignment declares its steps in ``<notebook>.grading.json`` beside the sourc
 the reference steps whose outcome it starts from (``before``), the modules it may use
 (``imports``), the names it is judged on (``reports``) and a ``check`` (a kind from
 :data:`CHECKS` with its parameters), plus the task seed and how many secret seeds a grading run
-draws. Nothing else in the grader knows a step, a name or a number of the assignment.
+draws, and per step the common ``mistakes`` (cells) that every grading run's secret seeds must
+tell apart from the reference (see :mod:`autograder.notebook.reexecution_seeds`). Nothing else in
+the grader knows a step, a name or a number of the assignment.
 
 A step passes when, under every seed of the run, its cell leaves exactly what the reference
 solution leaves under that seed (the reference runs through the same harness, in its own
@@ -37,6 +39,7 @@ class Step:
     imports: tuple
     reports: tuple
     check: dict
+    mistakes: tuple = ()  # (name, cell) pairs every grading run's secret seeds must fail
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ def declaration(data: dict) -> Declaration:
     steps, seen = [], set()
     for raw in data["steps"]:
         step = Step(raw["id"], raw.get("title", raw["id"]), tuple(raw["tests"]), tuple(raw["before"]),
-                    tuple(raw.get("imports", ())), tuple(raw.get("reports", ())), dict(raw["check"]))
+                    tuple(raw.get("imports", ())), tuple(raw.get("reports", ())), dict(raw["check"]),
+                    tuple((m["name"], m["cell"]) for m in raw.get("mistakes", ())))
         if step.check.get("kind") not in CHECKS:
             raise ValueError("step %s: unknown check kind %r" % (step.id, step.check.get("kind")))
         if not set(step.before) <= seen:
@@ -82,10 +86,14 @@ def read_declaration(path: Path) -> dict:
 def reference_tasks(decl: Declaration, reference: dict, seed: int) -> list:
     """Harness tasks running each step's reference cell, after the reference cells of its
     ``before`` steps, under ``seed``; each also reports the state it started from."""
-    return [{"before": {"seed": seed, "imports": list(step.imports),
-                        "cells": [reference[s] for s in step.before]},
-             "cells": [reference[step.id]], "report": list(step.reports), "snapshot": True}
-            for step in decl.steps]
+    return [reference_task(step, reference, seed, reference[step.id], snapshot=True) for step in decl.steps]
+
+
+def reference_task(step: Step, reference: dict, seed: int, cell: str, snapshot: bool = False) -> dict:
+    """The harness task running ``cell`` (grader-side code: a reference or a declared mistake)
+    where ``step`` starts under ``seed``: after the reference cells of its ``before`` steps."""
+    return {"before": {"seed": seed, "imports": list(step.imports), "cells": [reference[s] for s in step.before]},
+            "cells": [cell], "report": list(step.reports), "snapshot": snapshot}
 
 
 def student_task(step: Step, answer: str, before: dict) -> dict:
@@ -118,21 +126,27 @@ def judge(step: Step, runs, references: dict, task_seed: int) -> Verdict:
             or {seed for seed, _ in runs} != set(references):
         return Verdict(False, "%s: the grader could not re-run this step under each of its seeds; "
                               "ask your instructor." % title)
-    kind = step.check["kind"]
     ordered = sorted(runs, key=lambda pair: pair[0] != task_seed)  # the task seed's run first
     for seed, run in ordered:
-        detail = seed == task_seed
         if run.failure:
-            failure = run.failure if detail or "by signal" not in run.failure else "the Python process was killed"
+            failure = run.failure if seed == task_seed or "by signal" not in run.failure \
+                else "the Python process was killed"
             return Verdict(False, "The grader re-ran your %s cell and %s." % (title.lower(), failure))
-        got = outcome(run.report)
-        context = {"want": references[seed]["outcome"], "task": references[task_seed]["outcome"],
-                   "before": state_hash(references[seed]["before"]["generator"]),
-                   "detail": detail, "task_seed": task_seed}
-        problem = _error(got["error"], detail) or CHECKS[kind][0](got, context, **step.check)
-        if problem:
-            return Verdict(False, "%s: %s" % (title, problem))
+        found = problem(step, outcome(run.report), references, seed, task_seed)
+        if found:
+            return Verdict(False, "%s: %s" % (title, found))
     return Verdict(True, "%s passed: re-run in a fresh Python under the grader's seeds." % title)
+
+
+def problem(step: Step, got: dict, references: dict, seed: int, task_seed: int):
+    """What is wrong with ``got`` (an :func:`outcome`) for ``step`` under ``seed``, or None.
+    ``references[seed]`` holds the reference ``outcome`` and ``before`` state, and
+    ``references[task_seed]`` at least the ``outcome``."""
+    detail = seed == task_seed
+    context = {"want": references[seed]["outcome"], "task": references[task_seed]["outcome"],
+               "before": state_hash(references[seed]["before"]["generator"]),
+               "detail": detail, "task_seed": task_seed}
+    return _error(got["error"], detail) or CHECKS[step.check["kind"]][0](got, context, **step.check)
 
 
 def _error(error, detail):
