@@ -62,4 +62,4 @@ expected: venv
 	$(BIN)/python -m autograder.notebook.expected
 
 clean:
-	rm -rf submitted autograded feedback exports gradebook.db artifacts demo-course
+	rm -rf submitted autograded feedback exports gradebook.db .secret_seeds.key artifacts demo-course

@@ -10,6 +10,7 @@ A submission whose grading failed is marked in the gradebook itself (:func:`mark
 formgrader and ``nbgrader export`` readers cannot take it for an ordinary 0: each of its notebooks
 is flagged, each graded cell needs manual grading, and each answer cell's comment names the reason.
 """
+import contextlib
 import warnings
 from datetime import datetime
 
@@ -28,6 +29,33 @@ def cell_scores(db_url: str, assignment: str) -> dict:
                 for grade in notebook.grades:
                     cells[grade.name] = (grade.score, grade.max_score)
     return dict(sorted(table.items()))
+
+
+@contextlib.contextmanager
+def no_sawarning():
+    """SQLAlchemy's ``SAWarning`` (which nbgrader's gradebook code trips harmlessly) left unshown
+    for the code in this block only."""
+    from sqlalchemy.exc import SAWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        yield
+
+
+def read_grades(db_url: str, course_id: str, assignment: str) -> tuple:
+    """``assignment``'s gradebook in one read: ``({grade_id: notebook}, {student: {"score",
+    "late_submission_penalty", "grades": {grade_id: {"auto_score", "manual_score", "extra_credit"}}}})``,
+    ``score`` being nbgrader's total of the submission (manual scores and extra credit included)."""
+    with no_sawarning(), Gradebook(db_url, course_id) as gb:
+        cells = {cell.name: notebook.name for notebook in gb.find_assignment(assignment).notebooks
+                 for cell in notebook.grade_cells + notebook.task_cells}
+        table = {submission.student.id: {
+            "score": submission.score,
+            "late_submission_penalty": submission.late_submission_penalty,
+            "grades": {grade.name: {"auto_score": grade.auto_score, "manual_score": grade.manual_score,
+                                    "extra_credit": grade.extra_credit}
+                       for notebook in submission.notebooks for grade in notebook.grades},
+        } for submission in gb.assignment_submissions(assignment)}
+    return cells, dict(sorted(table.items()))
 
 
 def student_scores(gb: Gradebook, assignment: str, student: str):

@@ -24,6 +24,7 @@ import re
 from pathlib import Path
 
 GRADED, SKIPPED, FAILED = "graded", "skipped", "failed"
+SCORE_COLUMNS = ("raw_score", "late_submission_penalty", "score")  # the grades CSV's scores (nbgrader's)
 
 _CELL_INCIDENT = re.compile(r"^cell (\d+): (.*)$", re.S)  # GuardedExecute's warning
 _NBCLIENT_TIMEOUT = re.compile(r"^Timeout waiting for execute reply \((\d+)s\)")
@@ -170,15 +171,15 @@ def write_csv(nbgrader_csv: Path, path: Path, assignment: str, students: dict) -
         if entry is None:
             continue
         seen.add(row["student_id"])
-        row["status"] = _status_text(entry)
+        row["status"] = status_text(entry)
         if not entry["scores_recorded"]:
-            for key in ("raw_score", "late_submission_penalty", "score"):
+            for key in SCORE_COLUMNS:
                 row[key] = ""
     for student, entry in sorted(students.items()):
         if student not in seen:
             row = dict.fromkeys(fields, "")
             row.update(assignment=assignment, student_id=student, max_score=max_score,
-                       status=_status_text(entry))
+                       status=status_text(entry))
             rows.append(row)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -189,7 +190,19 @@ def write_csv(nbgrader_csv: Path, path: Path, assignment: str, students: dict) -
     os.replace(tmp, path)
 
 
-def _status_text(entry: dict) -> str:
+def read_csv(path: Path, assignment: str) -> dict:
+    """``{student_id: [row, ...]}`` of ``assignment`` in a grades CSV :func:`write_csv` wrote, each row
+    a dict of its text cells (a student has one row, unless someone edited the file)."""
+    rows = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row.get("assignment") == assignment and row.get("student_id"):
+                rows.setdefault(row.get("student_id"), []).append(row)
+    return rows
+
+
+def status_text(entry: dict) -> str:
+    """The grades CSV's ``status`` cell of a status (``failed: <reason>``)."""
     return entry["status"] if not entry["reason"] else f"{entry['status']}: {entry['reason']}"
 
 

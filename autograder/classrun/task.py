@@ -3,7 +3,9 @@
 :func:`snapshot` (in the coordinator) captures what ``nbgrader autograde`` needs of the course as
 plain data: its ``nbgrader_config.py``, a small SQLite gradebook holding only the assignment's
 rows (notebooks, grade/solution/source/task cells), the non-notebook files of the assignment's
-``source/`` folder (nbgrader copies them into ``autograded/``) and a hash of the grader.
+``source/`` folder (nbgrader copies them into ``autograded/``), a hash of the grader and the
+course's seed key (the secret seeds of a submission derive from it and the submitted files: the
+snapshot is grader-side, like the gradebook).
 
 :func:`grade` (in any worker process) builds a temporary course from it and the submitted files,
 runs nbgrader's own ``Autograde`` converter with the course's configuration, inside one
@@ -22,6 +24,7 @@ import time
 import traceback
 from pathlib import Path
 
+from ..notebook import reexecution_seeds
 from . import receipt, report
 
 PACKAGE = Path(__file__).resolve().parent
@@ -121,6 +124,7 @@ def snapshot(course: Path, assignment: str, app=None) -> dict:
                   "autograded": relative(app, "autograded", SUBMITTED, assignment),
                   "source": relative(app, "source", ".", assignment)},
         "grader": grader_hash(extra),
+        "seed_key": reexecution_seeds.course_key(course / reexecution_seeds.KEY_FILE).hex(),
     }
 
 
@@ -185,7 +189,8 @@ class Records(logging.Handler):
 def grade(snapshot: dict, student: str, files: dict, seeds=None) -> dict:
     """Grade ``student``'s ``files`` ({path in the submission folder: bytes}) against ``snapshot``.
 
-    ``seeds``: the re-execution seeds (None: draw fresh secret ones). Never raises: anything
+    ``seeds``: the re-execution seeds (None: chosen from the snapshot's seed key and ``files``,
+    the same for the same files). Never raises: anything
     that goes wrong is this submission's ``failed`` status with its reason.
     """
     started = time.perf_counter()
@@ -208,7 +213,7 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds) -> dict
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde
 
-    from ..notebook import reexecution_seeds, sandbox
+    from ..notebook import sandbox
 
     assignment = snapshot["assignment"]
     (root / CONFIG).write_text(snapshot["config"], encoding="utf-8")
@@ -225,7 +230,8 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds) -> dict
         (submitted / name).write_bytes(data)
 
     app = course_app(root, assignment, db_url=f"sqlite:///{db}", student=student)
-    seeds = list(seeds) if seeds is not None else reexecution_seeds.draw()
+    seeds = list(seeds) if seeds is not None else reexecution_seeds.draw(
+        key=bytes.fromhex(snapshot["seed_key"]), submission=files_hash(files).encode())
     app.config.ReexecuteSteps.seeds = seeds
     records = Records()
     app.log.addHandler(records)

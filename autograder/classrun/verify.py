@@ -1,28 +1,40 @@
-"""``python -m autograder verify ASSIGNMENT [--student ID ...] [--course DIR]``: prove the grades.
+"""``python -m autograder verify ASSIGNMENT [--student ID ...] [--course DIR] [--csv PATH]``: prove the grades.
 
-For each student with a receipt (``autograded/<student>/<assignment>/receipt.json``, see
-:mod:`autograder.classrun.receipt`) it compares the submitted files, the grader's code and data and the
-environment with what the receipt recorded, regrades the submission as it is now with the
-receipt's seeds (:func:`autograder.classrun.task.grade`: a temporary course, fresh sandboxed processes)
-and compares every cell's points. Exit status 0 when every point matches and nothing changed;
-1 naming each difference (a changed, missing or added submission file, a changed grader, a
-changed environment, different points or status); 2 when there is no receipt to check.
+Each graded cell's points must agree in four places: the student's receipt
+(``autograded/<student>/<assignment>/receipt.json``, :mod:`autograder.classrun.receipt`), a regrade of
+the submission as it is now with the receipt's seeds (:func:`autograder.classrun.task.grade`: a
+temporary course, fresh sandboxed processes), the auto score in the gradebook (the course's
+database, ``gradebook.db`` or ``COURSE_DB_URL``, read once per run) and the student's row of
+``exports/grades.csv`` (total, late penalty, score, status). The submitted files, the grader's code
+and data and the environment must be the ones the receipt recorded.
+
+- A manual score or extra credit in the gradebook is no difference: it is listed as changed by
+  hand, cell and value (nbgrader records no author or time for a grade). grades.csv gives the
+  gradebook's total with it or, exported before it, the receipt's total (then a note says so).
+- A failed submission's points are its receipt's; a grading that recorded none wrote no receipt,
+  and a student without one whom the gradebook or grades.csv gives points is a difference (a grade
+  nobody can prove).
+- A missing grades.csv is a note (``grade`` writes it after every run); a student with a receipt
+  missing from it is a difference.
+
+Exit status 0 when every point matches and nothing changed; 1 naming each difference (student,
+notebook and cell, the receipt's, the regrade's, the gradebook's and grades.csv's values); 2 when
+there is nothing to check.
 """
 import argparse
+import math
 import sys
 from pathlib import Path
 
-from . import receipt, task
+from . import grade, gradebook, receipt, report, task
+
+HAND = "changed by hand (nbgrader records no author or time)"
 
 
-def differences(course: Path, snapshot: dict, student: str) -> list:
-    """What differs for ``student`` between their receipt and a regrade now (empty: verified)."""
-    assignment = snapshot["assignment"]
-    autograded = course / snapshot["paths"]["autograded"].replace(task.SUBMITTED, student)
+def receipt_differences(course: Path, snapshot: dict, student: str, recorded: dict) -> tuple:
+    """(what differs between the receipt ``recorded`` and the submission, grader, environment and
+    a regrade now; the regrade's result)."""
     submitted = course / snapshot["paths"]["submitted"].replace(task.SUBMITTED, student)
-    if not (autograded / receipt.NAME).is_file():
-        return [f"no receipt ({autograded.relative_to(course) / receipt.NAME})"]
-    recorded = receipt.read(autograded)
     found = []
     now = receipt.files(submitted)
     for name in sorted(set(now) | set(recorded["submitted"])):
@@ -40,15 +52,143 @@ def differences(course: Path, snapshot: dict, student: str) -> list:
               for key in sorted(env) if env[key] != recorded["environment"].get(key)]
     files = {str(p.relative_to(submitted)): p.read_bytes() for p in sorted(submitted.rglob("*"))
              if p.is_file() and not p.is_symlink()} if submitted.is_dir() else {}
-    result = task.grade(snapshot, student, files, seeds=recorded["seeds"])
+    with gradebook.no_sawarning():
+        result = task.grade(snapshot, student, files, seeds=recorded["seeds"])
     if result["status"] != recorded["status"]["status"]:
         found.append(f"status {recorded['status']['status']} -> {result['status']} ({result.get('reason')})")
-    cells = result.get("cells", {})
-    for name in sorted(set(cells) | set(recorded["cells"])):
-        was, got = recorded["cells"].get(name, {}).get("score"), cells.get(name, {}).get("score")
-        if was != got:
-            found.append(f"points of {name} differ: receipt {was}, regraded {got}")
+    return found, result
+
+
+def cell_differences(recorded: dict, regraded: dict, book: dict, notebooks: dict) -> list:
+    """Each cell to which the receipt, the regrade and the gradebook's auto score do not all give the
+    same points."""
+    found = []
+    for name in sorted(set(recorded) | set(regraded) | set(book)):
+        was, got = recorded.get(name, {}).get("score"), regraded.get(name, {}).get("score")
+        auto = book.get(name, {}).get("auto_score")
+        if not (same(was, got) and same(was, auto)):
+            found.append(f"points of {where(name, notebooks)} differ: receipt {shown(was)}, "
+                         f"regraded {shown(got)}, gradebook {shown(auto)}")
     return found
+
+
+def unproven(book: dict, notebooks: dict) -> list:
+    """Each cell to which the gradebook gives auto points, for a student without a receipt."""
+    return [f"points of {where(name, notebooks)} have no receipt: gradebook {shown(cell['auto_score'])}"
+            for name, cell in sorted(book.items()) if not same(cell["auto_score"] or 0.0, 0.0)]
+
+
+def by_hand(book: dict, notebooks: dict) -> list:
+    """Each cell with a manual score or extra credit in the gradebook, with its values."""
+    changed = []
+    for name, cell in sorted(book.items()):
+        parts = ([f"manual score {shown(cell['manual_score'])} (autograded {shown(cell['auto_score'])})"]
+                 if cell["manual_score"] is not None else [])
+        parts += [f"extra credit {shown(cell['extra_credit'])}"] if cell["extra_credit"] is not None else []
+        if parts:
+            changed.append(f"{where(name, notebooks)}: {', '.join(parts)}")
+    return changed
+
+
+def csv_differences(rows: list, recorded, regraded, submission, trusted: bool) -> tuple:
+    """(differences, notes) of a student's grades.csv ``rows``. ``recorded``, ``regraded``: the
+    receipt and the regrade (None: no receipt); ``submission``: the gradebook's (None: none);
+    ``trusted``: its auto scores are the receipt's, so its total (by-hand changes included) stands."""
+    if not rows:
+        return (["grades.csv has no row for this student"] if recorded else []), []
+    found = [f"grades.csv has {len(rows)} rows for this student"] if len(rows) > 1 else []
+    notes = []
+    proven = total(recorded["cells"]) if recorded else 0.0
+    book = submission["score"] if submission else None
+    penalty = submission["late_submission_penalty"] if submission else 0.0
+    accepted = [proven] + ([book] if trusted and book is not None else [])
+    values = (f"receipt {shown(proven)}, regraded {shown(total(regraded.get('cells', {})))}, "
+              f"gradebook {shown(book)}" if recorded else f"gradebook {shown(book)}, no receipt")
+    for row in rows:
+        raw, late, score = (row.get(column) or None for column in report.SCORE_COLUMNS)
+        if not recorded and raw is None and score is None:
+            continue  # no points claimed (write_csv leaves a grade that was not recorded empty)
+        if not any(same(raw, t) for t in accepted):
+            found.append(f"grades.csv raw_score {raw or 'empty'} differs: {values}")
+        elif trusted and not same(raw, book):  # the receipt's total: exported before the changes by hand
+            notes.append(f"grades.csv gives raw_score {raw}, the total before the changes by hand (gradebook "
+                         f"now {shown(book)}); `python -m autograder grade` exports it again")
+        if not same(late, penalty):
+            found.append(f"grades.csv late_submission_penalty {late or 'empty'} differs: gradebook {shown(penalty)}")
+        if not any(same(score, max(0.0, t - penalty)) for t in accepted):
+            found.append(f"grades.csv score {score or 'empty'} differs: {values}, late penalty {shown(penalty)}")
+        if recorded:
+            found += status_difference(row.get("status") or "", recorded["status"], regraded)
+    return found, notes
+
+
+def status_difference(text: str, status: dict, regraded: dict) -> list:
+    """grades.csv's status ``text`` unless it is the receipt's. A graded one may also read
+    ``skipped`` (a later run found it graded) or nothing (a ``grade --student`` run for others)."""
+    expected = report.status_text(status)
+    if text in ({report.GRADED, report.SKIPPED, ""} if status["status"] == report.GRADED else {expected}):
+        return []
+    return [f"grades.csv status {repr(text) if text else 'empty'} differs: receipt {expected!r}, "
+            f"regraded {report.status_text(regraded)!r}"]
+
+
+def total(cells: dict) -> float:
+    return sum(float(cell.get("score") or 0.0) for cell in cells.values())
+
+
+def same(a, b) -> bool:
+    """The same points (numbers or their text); None only equals None."""
+    if a is None or b is None:
+        return a is None and b is None
+    try:
+        return math.isclose(float(a), float(b), abs_tol=1e-9)
+    except (TypeError, ValueError):
+        return False
+
+
+def shown(value) -> str:
+    return "none" if value is None else str(round(value, 6)) if isinstance(value, float) else str(value)
+
+
+def where(cell: str, notebooks: dict) -> str:
+    return f"{cell} in {notebooks[cell]}.ipynb" if cell in notebooks else cell
+
+
+def check(course: Path, snapshot: dict, student: str, book: tuple, grades_csv, named: bool) -> tuple:
+    """(differences, changes by hand, notes) for ``student``. ``book``: :func:`gradebook.read_grades`;
+    ``grades_csv``: :func:`report.read_csv` (None: no grades.csv); ``named``: asked for by name, so
+    no receipt is a difference even when nothing claims points."""
+    notebooks, submissions = book
+    submission = submissions.get(student)
+    cells = submission["grades"] if submission else {}
+    folder = course / snapshot["paths"]["autograded"].replace(task.SUBMITTED, student)
+    recorded = receipt.read(folder) if (folder / receipt.NAME).is_file() else None
+    if recorded:
+        found, regraded = receipt_differences(course, snapshot, student, recorded)
+        found += cell_differences(recorded["cells"], regraded.get("cells", {}), cells, notebooks)
+        trusted = submission is not None and all(
+            same(recorded["cells"].get(name, {}).get("score"), cells.get(name, {}).get("auto_score"))
+            for name in set(recorded["cells"]) | set(cells))
+    else:
+        regraded, found = None, unproven(cells, notebooks)
+        trusted = not found
+    notes = []
+    if grades_csv is not None:
+        more, notes = csv_differences(grades_csv.get(student, []), recorded, regraded, submission, trusted)
+        found += more
+    if not recorded and (found or named):
+        found.insert(0, f"no receipt ({folder.relative_to(course) / receipt.NAME})")
+    return found, by_hand(cells, notebooks), notes
+
+
+def show(student: str, receipted: bool, found: list, hand: list, notes: list) -> None:
+    """Print ``student``'s verdict, each difference, each change by hand and each note."""
+    verdict = ("DIFFERS" if found else "verified, every point matches" if receipted
+               else "no receipt, and no points to prove")
+    lines = [f"{student}: {verdict}"] + [f"  - {line}" for line in found]
+    lines += [f"  {HAND}:"] + [f"    {line}" for line in hand] if hand else []
+    lines += [f"  note: {line}" for line in notes]
+    print("\n".join(lines), flush=True)
 
 
 def receipted_students(course: Path, snapshot: dict) -> list:
@@ -60,26 +200,41 @@ def receipted_students(course: Path, snapshot: dict) -> list:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    grade_defaults = argparse.ArgumentParser()
+    grade.add_arguments(grade_defaults)
     parser.add_argument("assignment", help="assignment id, e.g. reproducibility")
     parser.add_argument("--student", action="append", default=[], metavar="ID",
-                        help="verify only this student (repeatable; default: every receipt)")
+                        help="verify only this student (repeatable; default: every student with a "
+                             "receipt, a submission in the gradebook or a row in the grades CSV)")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: .)")
+    parser.add_argument("--csv", type=Path, default=grade_defaults.get_default("csv"),
+                        help="the grades CSV `grade` wrote, relative to the course root (default: %(default)s)")
 
 
 def run(args) -> int:
     course = args.course.resolve()
-    snapshot = task.snapshot(course, args.assignment)
-    students = args.student or receipted_students(course, snapshot)
-    if not students:
+    app = task.course_app(course, args.assignment)
+    snapshot = task.snapshot(course, args.assignment, app)
+    book = gradebook.read_grades(app.coursedir.db_url, app.coursedir.course_id, args.assignment)
+    _, submissions = book
+    path = course / args.csv
+    grades_csv = report.read_csv(path, args.assignment) if path.is_file() else None
+    if grades_csv is None:
+        print(f"note: no {args.csv} to compare (`python -m autograder grade` writes it)")
+    receipted = set(receipted_students(course, snapshot))
+    students = args.student or sorted(receipted | set(submissions) | set(grades_csv or ()))
+    checked = failed = unclaimed = 0
+    for student in students:
+        found, hand, notes = check(course, snapshot, student, book, grades_csv, named=bool(args.student))
+        checked += student in receipted or bool(found)
+        failed += bool(found)
+        unclaimed += student not in receipted and not found
+        show(student, student in receipted, found, hand, notes)
+    if not checked:
         print(f"no receipts for {args.assignment} under {course}: grade with `python -m autograder grade`")
         return 2
-    failed = 0
-    for student in students:
-        found = differences(course, snapshot, student)
-        failed += bool(found)
-        print(f"{student}: " + ("verified, every point matches" if not found else
-                                "DIFFERS\n" + "\n".join(f"  - {line}" for line in found)), flush=True)
-    print(f"{len(students) - failed} of {len(students)} verified")
+    print(f"{checked - failed} of {checked} verified"
+          + (f"; {unclaimed} without a receipt claim no points" if unclaimed else ""))
     return 1 if failed else 0
 
 

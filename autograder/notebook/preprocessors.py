@@ -81,7 +81,12 @@ class ReexecuteSteps(NbGraderPreprocessor):
     expected_file = Unicode(str(expected.STORE), help="The derived grading data (python -m "
                             "autograder.notebook.expected).").tag(config=True)
     seeds = List(Int(), help="The seeds to grade under, task seed first. Empty (default): the "
-                 "task seed and fresh secret seeds drawn for each notebook.").tag(config=True)
+                 "task seed and secret seeds chosen for each notebook.").tag(config=True)
+    seed_key_file = Unicode(reexecution_seeds.KEY_FILE, help="The course's seed key (relative to the "
+                            "working directory: the course root for nbgrader autograde; made 0600 on "
+                            "first use): the secret seeds are derived from it and the notebook's answers, "
+                            "so a notebook gets the same points in every run. Empty: fresh OS entropy "
+                            "for every notebook.").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -114,7 +119,9 @@ class ReexecuteSteps(NbGraderPreprocessor):
     def verdicts(self, answers: dict, wanted, data: dict) -> dict:
         """Verdict per step id in ``wanted``, from the answers by grade_id."""
         decl = steps.declaration(data["declaration"])
-        seeds = list(self.seeds) or reexecution_seeds.draw(data, self.limits(), self.python)
+        seeds = list(self.seeds) or reexecution_seeds.draw(
+            data, self.limits(), self.python, key=reexecution_seeds.course_key(Path(self.seed_key_file))
+            if self.seed_key_file else None, submission=json.dumps(answers, sort_keys=True).encode())
         if len(set(seeds)) != len(seeds) or decl.task_seed not in seeds:
             raise ValueError("ReexecuteSteps.seeds must hold the task seed %d and no seed twice"
                              % decl.task_seed)
