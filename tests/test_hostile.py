@@ -151,9 +151,10 @@ def test_hostile_students_lose_only_the_step_with_the_attack(hostile_class):
 
 def test_course_files_are_byte_identical(hostile_class):
     """source/, release/, submitted/ (every student's), the config: unchanged; nothing new
-    outside autograded/ and feedback/."""
+    outside autograded/ and feedback/ but the gradebook and the course's seed key."""
+    from autograder.notebook.reexecution_seeds import KEY_FILE
     course = hostile_class["course"]
-    after = tree_digest(course, skip=("gradebook.db", "autograded", "feedback"))
+    after = tree_digest(course, skip=("gradebook.db", KEY_FILE, "autograded", "feedback"))
     assert after == hostile_class["before"]
 
 
