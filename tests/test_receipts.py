@@ -21,7 +21,7 @@ from nbgrader.api import Gradebook
 from autograder.notebook import expected, reexecution_seeds
 from autograder.classrun import receipt
 from autograder.course.submissions import hand_in
-from support import ASSIGNMENT, ROOT, env, release_notebook
+from support import ASSIGNMENT, ROOT, env, nbgrader, release_notebook
 
 REFERENCE = expected.load()["reference"]
 STUDENTS = {
@@ -261,3 +261,18 @@ def test_verify_lists_scores_changed_by_hand_and_passes(checked_class, tmp_path)
         if not exported:  # a rerun skips every graded submission and exports the gradebook again
             rerun = autograder(course, "grade", ASSIGNMENT)
             assert "2 skipped" in rerun.stdout, rerun.stdout + rerun.stderr
+
+
+def test_verify_says_when_stock_autograde_left_no_receipt(graded, tmp_path):
+    """Stock ``nbgrader autograde --force`` deletes a student's receipt: verify says so and how
+    to get one back, and the grade command's regrade verifies again."""
+    course = shutil.copytree(graded[0], tmp_path / "course")
+    nbgrader(course, "autograde", ASSIGNMENT, "--force", "--student", "ada")
+    assert not (course / "autograded" / "ada" / ASSIGNMENT / receipt.NAME).exists()
+    run = autograder(course, "verify", ASSIGNMENT, "--student", "ada")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "stock `nbgrader autograde`" in run.stdout
+    assert "python -m autograder grade --force --student ada" in run.stdout
+    assert autograder(course, "grade", ASSIGNMENT, "--force", "--student", "ada").returncode == 0
+    run = autograder(course, "verify", ASSIGNMENT, "--student", "ada")
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -177,7 +177,10 @@ def check(course: Path, snapshot: dict, student: str, book: tuple, grades_csv, n
         more, notes = csv_differences(grades_csv.get(student, []), recorded, regraded, submission, trusted)
         found += more
     if not recorded and (found or named):
-        found.insert(0, f"no receipt ({folder.relative_to(course) / receipt.NAME})")
+        stock = (": its autograded folder has none, as stock `nbgrader autograde` leaves it (a --force run "
+                 f"deletes one); `python -m autograder grade --force --student {student}` regrades it "
+                 "with a receipt") if folder.is_dir() else ""
+        found.insert(0, f"no receipt ({folder.relative_to(course) / receipt.NAME}){stock}")
     return found, by_hand(cells, notebooks), notes
 
 
