@@ -4,8 +4,8 @@ A small class is graded for real (``python -m autograder grade``), its feedback 
 dashboard command run; then headless Chromium (Playwright) opens the page from disk with every
 request routed: anything that is not a ``file:`` URL fails the test, and so does any console
 error (the page's Content-Security-Policy would report a blocked load there). What the page shows
-is compared with the grading report of the same run. A full-page screenshot goes to
-``artifacts/dashboard.png``.
+is compared with the grading report of the same run. Screenshots go to ``artifacts/browser/``:
+``dashboard.png`` (the full page) and ``dashboard-mistakes.png`` (the common mistakes table).
 """
 import json
 import re
@@ -18,22 +18,25 @@ import pytest
 
 from autograder.course import dashboard
 from autograder.course.submissions import hand_in
+from browser_support import CHROMIUM, CHROMIUM_ARGS
 from support import ASSIGNMENT, ROOT, env, submit
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "artifacts" / "browser"
 REFERENCE = {
     "step1": "accuracy_scores = []",
     "step2": "import random\nrandom.seed(42)",
     "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
     "step4": "print(accuracy_scores)",
 }
-CLASS = {  # the same mistake (a wrong seed) twice, with different numbers in its message
+HOSTILE = "<img src=x onerror=alert(1)>"  # printed by a student: the page must show it as text
+CLASS = {  # the same mistake (a wrong seed) three times, with two different seeds in its message
     "ada": REFERENCE,
     "ben_seed7": {**REFERENCE, "step2": "import random\nrandom.seed(7)"},
     "cleo_seed13": {**REFERENCE, "step2": "import random\nrandom.seed(13)"},
     "dev_range6": {**REFERENCE, "step3": "for i in range(6):\n    accuracy_scores.append(random.randint(80, 100))"},
+    "fay_seed7": {**REFERENCE, "step2": "import random\nrandom.seed(7)"},
+    "gus_html": {**REFERENCE, "step4": f"print({HOSTILE!r})"},
+    "hal_text": {**REFERENCE, "step4": "print('scores:', accuracy_scores)"},
 }
 BROKEN = "eve_broken"
 
@@ -59,8 +62,11 @@ def graded(course_template, tmp_path_factory):
 def shown(graded):
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    mistakes_png = ARTIFACTS / "dashboard-mistakes.png"
+    mistakes_png.unlink(missing_ok=True)  # the file the test finds is this run's
     left, errors = [], []
 
     def guard(route):
@@ -71,7 +77,7 @@ def shown(graded):
             route.abort()
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1100, "height": 900})
             context.route("**/*", guard)
@@ -80,9 +86,8 @@ def shown(graded):
             page.on("request", lambda r: requests.append(r.url))
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.goto(graded["page"].as_uri())
-            out = ROOT / "artifacts" / "dashboard.png"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(out), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+            page.locator("#mistakes").screenshot(path=str(mistakes_png))
             table = lambda sel: page.eval_on_selector_all(  # noqa: E731
                 sel + " tbody tr", "rows => rows.map(r => [r.dataset.item || r.dataset.student || '', "
                 "...Array.from(r.cells).map(c => c.innerText.trim())])")
@@ -94,7 +99,7 @@ def shown(graded):
                 "distribution": table("#distribution"), "rates": table("#pass-rates"),
                 "mistakes": table("#mistakes"), "failed": table("#failed"), "students": table("#students"),
                 "loads": page.eval_on_selector_all("[src], link[href], [srcset]", "e => e.length"),
-                "requests": requests,
+                "requests": requests, "mistakes_png": mistakes_png,
             }
             link = page.locator('#students tr[data-student="ada"] a', has_text="reproducibility")
             link.click()
@@ -133,17 +138,37 @@ def test_pass_rate_per_step_and_question(graded, shown):
         assert text == "%d / %d" % (sum(c["score"] >= c["max_score"] for c in cells), len(cells)), name
 
 
-def test_common_mistakes_are_grouped_and_counted(graded, shown):
+def mistake_rows(shown, item):
+    """[(mistake, students, [values seen, and who])] of ``item`` as the browser shows them."""
+    return [(row[2], int(row[3]), row[4].splitlines()) for row in shown["mistakes"] if row[0] == item]
+
+
+def test_common_mistakes_show_the_real_values(shown):
+    """A mistake made with different values is one row, its values shown with who had them: no N."""
+    (text, students, seen), = mistake_rows(shown, "test_step2")
+    assert "seeded with …" in text and "random.seed(42)" in text  # the task's seed is the same for all
+    assert students == 3
+    assert len(seen) == 2
+    assert "seeded with 7 (2 students: ben_seed7, fay_seed7)" in seen[0]
+    assert "seeded with 13 (1 student: cleo_seed13)" in seen[1]
+    (text, students, seen), = mistake_rows(shown, "test_step3")
+    assert "holds 6 scores, not 5" in text and seen == ["dev_range6"]
+    (text, students, seen), = mistake_rows(shown, "test_step4")
+    assert "printed …" in text and students == 2
+    assert any(repr(HOSTILE + "\n") in line and line.endswith("(1 student: gus_html)") for line in seen), seen
+    quiz = [row for row in shown["mistakes"] if row[0].startswith("test_q")]
+    assert quiz and all("It scores 0" in row[2] for row in quiz)
+    assert not any(re.search(r"\bN\b", " ".join(row)) for row in shown["mistakes"])
+    png = shown["mistakes_png"].read_bytes()
+    assert png.startswith(b"\x89PNG") and int.from_bytes(png[16:20], "big") > 400  # the table, this run
+
+
+def test_every_failed_check_is_in_one_mistake(graded, shown):
     students = graded["report"]["students"]
-    seed_messages = [students[s]["cells"]["test_step2"]["messages"] for s in ("ben_seed7", "cleo_seed13")]
-    assert seed_messages[0] != seed_messages[1]  # they differ, in the seed only
-    step2 = [row for row in shown["mistakes"] if row[0] == "test_step2"]
-    assert len(step2) == 1 and step2[0][3] == "2", step2
-    assert "seeded with N" in step2[0][2]
-    for name in {row[0] for row in shown["rates"]}:  # every failed-check message counted once
-        messages = sum(len(e["cells"].get(name, {}).get("messages", [])) for e in students.values()
-                       if e["scores_recorded"])
-        assert sum(int(row[3]) for row in shown["mistakes"] if row[0] == name) == messages, name
+    for name in {row[0] for row in shown["rates"]}:
+        failing = [s for s, e in students.items()
+                   if e["scores_recorded"] and e["cells"].get(name, {}).get("messages")]
+        assert sum(count for _, count, _ in mistake_rows(shown, name)) == len(failing), name
 
 
 def test_failed_submissions_with_reasons(graded, shown):
@@ -166,7 +191,21 @@ def test_student_table_links_to_feedback(graded, shown):
     assert title == "Feedback: reproducibility"
 
 
-def test_mistake_kind_normalizes_numbers_and_quoted_text():
-    assert dashboard.mistake_kind("your cell printed 'my 5 scores'; print the list") == \
-        dashboard.mistake_kind('your cell printed "other"; print the list')
-    assert re.search(r"seeded with N", dashboard.mistake_kind("seeded with 7; the task uses 42"))
+def test_values_inside_quoted_text_or_lists_stay_whole():
+    """A clause is cut at . ; : , outside values only; a constant value is shown, not hidden."""
+    found, = dashboard.mistakes([("a", "Step 4: your cell printed 'x; y, 3'; print it: print(s, 9)."),
+                                 ("b", "Step 4: your cell printed [1, 2]; print it: print(s, 9).")])
+    assert found["text"] == "Step 4: your cell printed …; print it: print(s, 9)."
+    assert found["variants"] == [("your cell printed 'x; y, 3'", ["a"]), ("your cell printed [1, 2]", ["b"])]
+
+
+def test_nothing_graded_says_to_grade_first(course):
+    environ = env()
+    environ.pop("COURSE_DB_URL", None)
+    proc = subprocess.run([sys.executable, "-m", "autograder", "dashboard", ASSIGNMENT], cwd=course,
+                          env=environ, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert f"no grading report at {course / 'exports' / 'grading_report.json'}" in proc.stderr
+    assert f"Grade first: python -m autograder grade {ASSIGNMENT}" in proc.stderr
+    assert "Errno" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (course / "exports" / "dashboard.html").exists()

@@ -10,6 +10,8 @@ import html
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -17,7 +19,7 @@ import pytest
 
 from autograder.notebook import expected
 from autograder.course import feedback
-from support import ASSIGNMENT, ROOT, fill, nbgrader, release_notebook, step_scores, submit
+from support import ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
 
 REFERENCE = {
     "step1": "accuracy_scores = []",
@@ -198,3 +200,46 @@ def test_release_feedback_finds_what_it_needs(graded, tmp_path):
     (tmp_path / "exchange").mkdir()  # release_assignment makes it; this test starts at the feedback
     released = nbgrader(course, "release_feedback", ASSIGNMENT, f"--Exchange.root={tmp_path / 'exchange'}")
     assert released.stderr.count("Releasing feedback for student") == len(graded["written"])
+
+
+def feedback_command(folder, *args):
+    environ = env()
+    environ.pop("COURSE_DB_URL", None)
+    return subprocess.run([sys.executable, "-m", "autograder.course.feedback", *args], cwd=folder,
+                          env=environ, capture_output=True, text=True)
+
+
+def test_nothing_graded_is_an_error_that_says_to_grade_first(course, tmp_path):
+    """A course with the assignment but no graded submission, then a folder with no gradebook:
+    no page, exit 2, the command to run first; and no empty gradebook left behind."""
+    proc = feedback_command(course, ASSIGNMENT)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "no feedback page written" in proc.stderr and "wrote" not in proc.stdout
+    assert f"Grade first: python -m autograder grade {ASSIGNMENT}" in proc.stderr
+    empty = tmp_path / "not_a_course"
+    empty.mkdir()
+    proc = feedback_command(empty, ASSIGNMENT)
+    assert proc.returncode == 2
+    assert f"no gradebook at {empty / 'gradebook.db'}" in proc.stderr
+    assert f"Grade first: python -m autograder grade {ASSIGNMENT}" in proc.stderr
+    assert list(empty.iterdir()) == []
+    for out in (proc.stdout, proc.stderr):
+        assert "Traceback" not in out
+
+
+def test_a_mistyped_assignment_names_the_ones_there_are(course):
+    proc = feedback_command(course, "reproducibilty")
+    assert proc.returncode == 2
+    assert f"has no assignment 'reproducibilty' (it has: {ASSIGNMENT})" in proc.stderr
+
+
+def test_help_is_written_for_the_instructor():
+    """What it does, where the pages go, how to hand them back; nothing about its insides."""
+    proc = feedback_command(ROOT, "--help")
+    assert proc.returncode == 0
+    text = proc.stdout
+    for needed in ("python -m autograder grade", "feedback/<student>/<assignment>/<notebook>.html",
+                   "nbgrader release_feedback", "Hidden tests"):
+        assert needed in text, needed
+    for inside in ("evalue", "#917", "preprocessor", "``"):
+        assert inside not in text, inside

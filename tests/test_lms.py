@@ -58,6 +58,12 @@ def canvas_download(course: Path, path: Path) -> None:
             archive.writestr(name, text)
 
 
+def write_roster(folder: Path) -> None:
+    (folder / "lms").mkdir(parents=True)
+    with open(folder / "lms" / "roster.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([lms.ROSTER_FIELDS, *ROSTER])
+
+
 def run(course, *cmd):
     environ = env()
     environ.pop("COURSE_DB_URL", None)
@@ -67,9 +73,7 @@ def run(course, *cmd):
 @pytest.fixture(scope="module")
 def exported(course_template, tmp_path_factory):
     course = Path(shutil.copytree(course_template, tmp_path_factory.mktemp("lms") / "course"))
-    (course / "lms").mkdir()
-    with open(course / "lms" / "roster.csv", "w", newline="") as fh:
-        csv.writer(fh).writerows([lms.ROSTER_FIELDS, *ROSTER])
+    write_roster(course)
     canvas_download(course, course / "downloaded" / ASSIGNMENT / "archive" / "submissions.zip")
     collected = run(course, "-m", "nbgrader", "zip_collect", ASSIGNMENT)
     assert collected.returncode == 0, collected.stderr
@@ -129,3 +133,31 @@ def test_roster_with_a_missing_column_is_refused(tmp_path):
     path.write_text("student_id,name,lms_id\nada,Ada,101\n")
     with pytest.raises(ValueError, match="sis_user_id"):
         lms.read_roster(path)
+
+
+def test_missing_roster_names_the_file_and_the_docs(course):
+    """Both LMS commands: the roster they looked for, docs/lms.md, a non-zero exit, no traceback."""
+    roster = course / "lms" / "roster.csv"
+    export = run(course, "-m", "autograder", "lms", "export", ASSIGNMENT, "--lms-id", LMS_ASSIGNMENT_ID)
+    canvas_download(course, course / "downloaded" / ASSIGNMENT / "archive" / "submissions.zip")
+    collect = run(course, "-m", "nbgrader", "zip_collect", ASSIGNMENT)
+    for proc in (export, collect):
+        assert proc.returncode != 0, proc.stdout + proc.stderr
+        shown = proc.stdout + proc.stderr
+        assert f"no LMS roster at {roster}" in shown and "docs/lms.md" in shown
+        assert "Traceback" not in shown and "Errno" not in shown
+    assert not (course / "submitted").exists()
+
+
+def test_nothing_graded_is_refused_not_exported_empty(course, tmp_path):
+    """A gradebook with no graded submission, then no gradebook at all (none is created)."""
+    write_roster(course)
+    proc = run(course, "-m", "autograder", "lms", "export", ASSIGNMENT, "--lms-id", LMS_ASSIGNMENT_ID)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"Grade first: python -m autograder grade {ASSIGNMENT}" in proc.stderr
+    assert not (course / "exports" / "lms_grades.csv").exists()
+    write_roster(tmp_path / "elsewhere")
+    proc = run(tmp_path / "elsewhere", "-m", "autograder", "lms", "export", ASSIGNMENT, "--lms-id", "1")
+    assert proc.returncode == 2
+    assert f"no gradebook at {tmp_path / 'elsewhere' / 'gradebook.db'}" in proc.stderr
+    assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == ["lms"]

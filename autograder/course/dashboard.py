@@ -2,13 +2,15 @@
 
 Read from ``exports/grading_report.json`` (what ``python -m autograder grade`` wrote) and written to
 ``exports/dashboard.html``: the score distribution (a matplotlib histogram, inline SVG), the pass
-rate of each step and quiz question, the common mistakes per step with counts, the failed
-submissions with their reasons, and a table of students linking to their feedback pages
-(``python -m autograder.course.feedback``). The page loads nothing: no script, no font, no image from
-anywhere else.
+rate of each step and quiz question, the common mistakes per step with the students who made
+them, the failed submissions with their reasons, and a table of students linking to their feedback
+pages (``python -m autograder.course.feedback``). The page loads nothing: no script, no font, no
+image from anywhere else. Everything a graded notebook holds (the messages) is HTML-escaped.
 
 A mistake is the message of a failed check (``report.failed_checks``: the verdicts name the
-mistake); messages that differ only in numbers or in quoted text the student wrote count as one.
+mistake). Messages that differ only in their values (numbers, lists, quoted text) are one
+mistake: the page shows its text with the values that differ between students as "…", and the
+values seen, each in its clause ("the generator is seeded with 7") with the students who had it.
 """
 import argparse
 import html
@@ -23,27 +25,65 @@ from urllib.parse import quote
 
 from matplotlib.figure import Figure
 
-from .feedback import label
+from .feedback import NotGraded, label
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;width:100%;margin-bottom:1.5rem}th,td{border-bottom:1px solid #ddd;
 padding:.35rem .5rem;text-align:left;vertical-align:top}td.num,th.num{text-align:right}
 .bar{background:#e8e8e8;width:12rem;height:.8rem;display:inline-block}.bar span{display:block;
 height:100%;background:#2f6fb0}.failed{color:#a40000}.summary span{margin-right:1.5rem}
-figure{margin:0 0 1.5rem}svg{max-width:100%;height:auto}"""
+figure{margin:0 0 1.5rem}svg{max-width:100%;height:auto}ul.seen{margin:0;padding-left:1.1rem}
+#mistakes td:first-child{white-space:nowrap}"""
 
 OK = ("graded", "skipped")  # any other status: the submission's grade is not to be trusted as is
-_QUOTED = re.compile(r"""'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*\"""")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# A value in a message: quoted text (a repr), a list, a number not part of a name.
+_VALUE = re.compile(r"""'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|\[[^\[\]\n]*\]|(?<![\w.])\d+(?:\.\d+)?(?!\w)""")
+_CLAUSE_END = re.compile(r"[.;:,](?=\s|$)")
+EXAMPLES, NAMES = 3, 3  # per mistake: the values shown; per value: the students named
 
 
-def mistake_kind(message: str) -> str:
-    """The message with quoted text and numbers replaced: one kind per mistake, not per student."""
-    return _NUMBER.sub("N", _QUOTED.sub("'…'", message))
+def clause(message: str, index: int) -> str:
+    """The clause of ``message`` holding its ``index``-th value: cut at . ; : , outside values."""
+    spans = [m.span() for m in _VALUE.finditer(message)]
+    masked = _VALUE.sub(lambda m: "x" * len(m.group()), message)
+    ends = [m.start() for m in _CLAUSE_END.finditer(masked)]
+    start, stop = spans[index]
+    left = max((end + 1 for end in ends if end < start), default=0)
+    right = min((end for end in ends if end >= stop), default=len(message))
+    return message[left:right].strip()
 
 
-def load(course: Path, report: Path = None) -> dict:
-    return json.loads((report or course / "exports" / "grading_report.json").read_text(encoding="utf-8"))
+def mistake(seen: list) -> dict:
+    """One mistake from ``seen``, its (student, message) pairs (same text, other values): the text
+    with the values that differ shown as "…", its students, and its variants, [(the clauses of the
+    differing values, [students])], most students first."""
+    values = [_VALUE.findall(message) for _, message in seen]
+    differ = [i for i in range(len(values[0])) if len({v[i] for v in values}) > 1]
+    shown = ["…" if i in differ else value for i, value in enumerate(values[0])] + [""]
+    text = "".join(part + value for part, value in zip(_VALUE.split(seen[0][1]), shown))
+    variants = {}
+    for student, message in seen:
+        where = "; ".join(dict.fromkeys(clause(message, i) for i in differ))
+        variants.setdefault(where, {})[student] = None
+    return {"text": text, "students": sorted({student for student, _ in seen}),
+            "variants": sorted(((where, sorted(who)) for where, who in variants.items()),
+                               key=lambda v: (-len(v[1]), v[0]))}
+
+
+def mistakes(failures: list) -> list:
+    """The mistakes among ``failures``, (student, message) pairs, most students first."""
+    groups = {}
+    for student, message in failures:
+        groups.setdefault(tuple(_VALUE.split(message)), []).append((student, message))
+    return sorted((mistake(seen) for seen in groups.values()), key=lambda m: (-len(m["students"]), m["text"]))
+
+
+def load(course: Path, assignment: str, report: Path = None) -> dict:
+    """The grading report; NotGraded when there is none."""
+    path = report or course / "exports" / "grading_report.json"
+    if not path.is_file():
+        raise NotGraded(f"no grading report at {path}", assignment)
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def items(students: dict) -> list:
@@ -58,11 +98,11 @@ def summary(data: dict) -> dict:
     recorded = {s: e for s, e in students.items() if e["scores_recorded"]}
     stats = []
     for name in items(students):
-        cells = [e["cells"][name] for e in recorded.values() if name in e["cells"]]
-        passed = sum(c["score"] is not None and c["score"] >= c["max_score"] for c in cells)
-        mistakes = Counter(mistake_kind(m) for c in cells for m in c["messages"])
+        cells = {s: e["cells"][name] for s, e in recorded.items() if name in e["cells"]}
+        passed = sum(c["score"] is not None and c["score"] >= c["max_score"] for c in cells.values())
+        failures = [(s, m) for s, c in sorted(cells.items()) for m in c["messages"]]
         stats.append({"item": name, "label": label(name), "passed": passed, "graded": len(cells),
-                      "mistakes": mistakes.most_common()})
+                      "mistakes": mistakes(failures)})
     return {"assignment": data["assignment"], "summary": data["summary"],
             "scores": {s: e["score"] for s, e in recorded.items()},
             "max_score": max((e["max_score"] for e in recorded.values()), default=0),
@@ -102,6 +142,28 @@ def feedback_links(course: Path, page: Path, student: str, assignment: str) -> s
     return " ".join(links) or "—"
 
 
+def names(students: list) -> str:
+    """The first few of ``students``, and how many more."""
+    more = len(students) - NAMES
+    return ", ".join(students[:NAMES]) + (" and %d more" % more if more > 0 else "")
+
+
+def variant(where: str, who: list) -> str:
+    """``where`` (the clause of the values seen) with its students, or only the students."""
+    if not where:
+        return names(who)
+    return "%s (%d student%s: %s)" % (where, len(who), "" if len(who) == 1 else "s", names(who))
+
+
+def variants_html(variants: list) -> str:
+    """A mistake's first few variants as an escaped list, and how many more."""
+    rows = ["<li>%s</li>" % html.escape(variant(where, who)) for where, who in variants[:EXAMPLES]]
+    rest = variants[EXAMPLES:]
+    if rest:
+        rows.append("<li>and %d other value(s) (%d students)</li>" % (len(rest), sum(len(w) for _, w in rest)))
+    return '<ul class="seen">%s</ul>' % "".join(rows)
+
+
 def render(course: Path, page: Path, data: dict) -> str:
     info = summary(data)
     esc = html.escape
@@ -130,11 +192,13 @@ def render(course: Path, page: Path, data: dict) -> str:
                         100 * rate, 100 * rate))
     parts.append("</tbody></table>")
     parts.append('<h2>Common mistakes</h2><table id="mistakes"><thead><tr><th>item</th><th>mistake</th>'
-                 '<th class="num">students</th></tr></thead><tbody>')
+                 '<th class="num">students</th><th>values seen, and who</th></tr></thead><tbody>')
     for item in info["items"]:
-        for kind, count in item["mistakes"]:
-            parts.append('<tr data-item="%s"><td>%s</td><td>%s</td><td class="num">%d</td></tr>'
-                         % (esc(item["item"]), esc(item["label"]), esc(kind), count))
+        for found in item["mistakes"]:
+            text = found["text"].removeprefix(item["label"] + ": ")  # the item column names it
+            parts.append('<tr data-item="%s"><td>%s</td><td>%s</td><td class="num">%d</td><td>%s</td></tr>'
+                         % (esc(item["item"]), esc(item["label"]), esc(text), len(found["students"]),
+                            variants_html(found["variants"])))
     parts.append("</tbody></table>")
     parts.append('<h2>Failed submissions</h2><table id="failed"><thead><tr><th>student</th><th>status</th>'
                  "<th>reason</th><th>detail</th><th>scores</th></tr></thead><tbody>")
@@ -168,7 +232,7 @@ def render(course: Path, page: Path, data: dict) -> str:
 def write(course: Path, assignment: str, out: Path = None, report: Path = None) -> Path:
     """Write the dashboard (default ``exports/dashboard.html``) and return its path."""
     course = Path(course)
-    data = load(course, report)
+    data = load(course, assignment, report)
     if data["assignment"] != assignment:
         raise SystemExit("the grading report is for %r, not %r" % (data["assignment"], assignment))
     page = out or course / "exports" / "dashboard.html"
@@ -187,9 +251,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     try:
         page = write(args.course, args.assignment, args.out, args.report)
-    except FileNotFoundError as exc:
-        print("no grading report (run `python -m autograder grade %s` first): %s" % (args.assignment, exc),
-              file=sys.stderr)
+    except NotGraded as exc:
+        print("error: %s" % exc, file=sys.stderr)
         return 2
     print("dashboard: %s" % page)
     return 0

@@ -2,7 +2,9 @@
 
 ``python -m autograder.course.feedback ASSIGNMENT`` (``make feedback``) writes
 ``feedback/<student>/<assignment>/<notebook>.html`` for every autograded submission, the layout
-``nbgrader generate_feedback`` uses (so ``nbgrader release_feedback`` can hand them out).
+``nbgrader generate_feedback`` uses (so ``nbgrader release_feedback`` can hand them out). With
+nothing graded it writes nothing, creates no gradebook, and exits 2 saying what to run first
+(:class:`NotGraded`, which the dashboard and the LMS export share).
 
 Stock ``generate_feedback`` renders the whole autograded notebook: the code of every test cell,
 hidden tests included (nbgrader issue #917), and every output, tracebacks included. This page is
@@ -29,12 +31,59 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from ..classrun.database import from_environment
+from ..classrun.database import from_environment, shown
 from ..classrun.report import failed_checks
+
+USAGE = """Write each graded student's feedback: one HTML page per notebook with the points of every
+step and quiz question and, where points were lost, what the grader found. Hidden tests, expected
+values and quiz answers are never shown.
+
+Run it after grading (python -m autograder grade ASSIGNMENT); rerun it after every regrade.
+The pages go to COURSE/feedback/<student>/<assignment>/<notebook>.html.
+
+Hand them back:
+  nbgrader's exchange: nbgrader release_feedback ASSIGNMENT; students fetch their feedback in
+    JupyterLab's Assignment List (docs/exchange.md)
+  otherwise (an LMS, e-mail): give each student the folder feedback/<student>/; the command
+    lists the students whose pages the exchange cannot hand back.
+"""
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.4rem;
 text-align:left;vertical-align:top}.lost{color:#a40000}.full{color:#1a7f37}ul{margin:.2rem 0}"""
+
+
+class NotGraded(Exception):
+    """Nothing graded to work from; the message says what is missing and, given the assignment,
+    what to run first."""
+
+    def __init__(self, what: str, assignment: str = None):
+        super().__init__(what + ("" if assignment is None else f". Grade first: python -m autograder grade "
+                                 f"{assignment} (in the course folder, or with --course DIR)"))
+
+
+def gradebook_url(course: Path, assignment: str, db_url: str = None) -> str:
+    """``db_url``, else ``COURSE_DB_URL``, else the course's ``gradebook.db``, which must exist
+    (nbgrader would create an empty one)."""
+    url = db_url or from_environment()
+    if url:
+        return url
+    path = course / "gradebook.db"
+    if not path.is_file():
+        raise NotGraded(f"no gradebook at {path}: nothing is graded in {course}", assignment)
+    return f"sqlite:///{path}"
+
+
+def find_assignment(gb: Gradebook, assignment: str, url: str):
+    """The gradebook's ``assignment``; NotGraded, naming the ones it has, when it has not that one."""
+    try:
+        return gb.find_assignment(assignment)
+    except MissingEntry:
+        known = sorted(a.name for a in gb.assignments)
+        if known:  # a typo, most likely
+            raise NotGraded(f"the gradebook {shown(url)} has no assignment {assignment!r} "
+                            f"(it has: {', '.join(known)})") from None
+        raise NotGraded(f"the gradebook {shown(url)} has no assignment", assignment) from None
 
 
 def label(grade_id: str) -> str:
@@ -127,9 +176,10 @@ def generate(course: Path, assignment: str, students=None, db_url: str = None, n
     notes = {} if notes is None else notes
     notes.update(ungraded=[], unfetchable=[])
     course = Path(course)
-    db_url = db_url or from_environment() or "sqlite:///%s" % (course / "gradebook.db")
+    db_url = gradebook_url(course, assignment, db_url)
     written = []
     with Gradebook(db_url) as gb:
+        find_assignment(gb, assignment, db_url)
         for submission in gb.assignment_submissions(assignment):
             student = submission.student.id
             if students and student not in students:
@@ -156,7 +206,7 @@ def generate(course: Path, assignment: str, students=None, db_url: str = None, n
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.course.feedback", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m autograder.course.feedback", description=USAGE,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("assignment", help="assignment id, e.g. reproducibility")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: .)")
@@ -167,14 +217,19 @@ def main(argv=None) -> int:
     notes = {}
     try:
         written = generate(args.course, args.assignment, args.student or None, args.db, notes)
-    except MissingEntry as exc:
-        print("no such assignment in the gradebook: %s" % exc, file=sys.stderr)
+    except NotGraded as exc:
+        print("error: %s" % exc, file=sys.stderr)
         return 2
-    print("wrote %d feedback page(s) under %s" % (len(written), args.course / "feedback"))
-    print("hand them back: nbgrader release_feedback %s" % args.assignment)
     if notes["ungraded"]:
         print("no page (grading failed, nothing recorded; see exports/grading_report.json): %s"
               % ", ".join(sorted(notes["ungraded"])))
+    if not written:
+        who = " from " + ", ".join(args.student) if args.student else ""
+        print("error: %s" % NotGraded("no feedback page written: no graded submission of %r%s in %s"
+                                      % (args.assignment, who, args.course), args.assignment), file=sys.stderr)
+        return 2
+    print("wrote %d feedback page(s) under %s" % (len(written), args.course / "feedback"))
+    print("hand them back: nbgrader release_feedback %s" % args.assignment)
     if notes["unfetchable"]:
         print("not handed in with `nbgrader submit`, so not fetchable from the exchange (give these "
               "pages out another way): %s" % ", ".join(sorted(notes["unfetchable"])))

@@ -19,6 +19,9 @@ The roster (default ``lms/roster.csv`` at the course root) is a CSV with the hea
 ``student_id,name,lms_id,sis_user_id,sis_login_id,section``: the nbgrader student id (the folder in
 ``submitted/``), the name as Canvas shows it, the Canvas user id (the ``ID`` column of Canvas's grade
 export), the SIS user and login ids (may be empty) and the section.
+
+A missing or malformed roster, gradebook or assignment, or nothing graded, stops either command
+with a message that names the file and what to do (docs/lms.md), never a traceback.
 """
 import argparse
 import csv
@@ -31,7 +34,7 @@ from pathlib import Path
 from nbgrader.plugins import FileNameCollectorPlugin
 from traitlets import Unicode
 
-from ..classrun.database import from_environment
+from .feedback import NotGraded, find_assignment, gradebook_url
 
 ROSTER = Path("lms") / "roster.csv"
 ROSTER_FIELDS = ["student_id", "name", "lms_id", "sis_user_id", "sis_login_id", "section"]
@@ -42,7 +45,12 @@ CANVAS_NAME = re.compile(r"^(?P<name>.+?)_(?:late_)?(?P<lms_id>\d+)_(?P<attachme
 
 
 def read_roster(path: Path) -> list:
-    """The roster's rows (dicts with ROSTER_FIELDS); a missing column or a duplicate id is an error."""
+    """The roster's rows (dicts with ROSTER_FIELDS); a missing file or column or a duplicate id is
+    a ValueError that says what to do."""
+    if not Path(path).is_file():
+        raise ValueError(f"no LMS roster at {path}: the LMS commands need one, a CSV with the header "
+                         f"{','.join(ROSTER_FIELDS)} and a row per student; docs/lms.md says how to "
+                         "make it from Canvas's grade export")
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         missing = [f for f in ROSTER_FIELDS if f not in (reader.fieldnames or [])]
@@ -72,7 +80,10 @@ class CanvasCollector(FileNameCollectorPlugin):
             self.log.warning("Not a Canvas submission file name: %s", submitted_file)
             return None
         path = Path(self.parent.coursedir.root, self.roster)
-        students = {row["lms_id"]: row["student_id"] for row in read_roster(path)}
+        try:
+            students = {row["lms_id"]: row["student_id"] for row in read_roster(path)}
+        except (OSError, ValueError) as exc:
+            self.parent.fail(str(exc))  # logs it and exits 1, no traceback
         student = students.get(match["lms_id"])
         if student is None:
             self.log.warning("Canvas user %s is not in the roster %s; skipped %s",
@@ -89,7 +100,7 @@ def grade_rows(assignment: str, roster: list, db_url: str, report: dict) -> tupl
     failed = {s: e for s, e in report.get("students", {}).items() if e["status"] not in ("graded", "skipped")}
     cells, empty = {}, {}
     with Gradebook(db_url) as gb:
-        max_score = gb.find_assignment(assignment).max_score
+        max_score = find_assignment(gb, assignment, db_url).max_score
         for row in roster:
             student = row["student_id"]
             if student in failed:
@@ -104,6 +115,8 @@ def grade_rows(assignment: str, roster: list, db_url: str, report: dict) -> tupl
             score = max(0.0, submission.score - (submission.late_submission_penalty or 0.0))
             cells[student] = number(score)
         graded = {s.student.id for s in gb.assignment_submissions(assignment)}
+    if not graded:
+        raise NotGraded(f"no graded submission of {assignment!r} in the gradebook", assignment)
     unlisted = sorted(graded - {row["student_id"] for row in roster})
     return max_score, cells, empty, unlisted
 
@@ -121,7 +134,7 @@ def export(course: Path, assignment: str, lms_assignment_id: str, roster_path: P
     report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.exists() else {}
     if report and report.get("assignment") != assignment:
         raise ValueError(f"{report_path} is the report of {report.get('assignment')!r}, not {assignment!r}")
-    db_url = db_url or from_environment() or f"sqlite:///{course / 'gradebook.db'}"
+    db_url = gradebook_url(course, assignment, db_url)
     max_score, cells, empty, unlisted = grade_rows(assignment, roster, db_url, report)
     out = out or course / "exports" / "lms_grades.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -147,11 +160,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from nbgrader.api import MissingEntry
-
     try:
         out, empty, unlisted = export(args.course, args.assignment, args.lms_id, args.roster, args.out, args.db)
-    except (OSError, ValueError, MissingEntry) as exc:
+    except (OSError, ValueError, NotGraded) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"LMS grades: {out}")
