@@ -10,7 +10,8 @@ answers, a blank one; both notebooks); then per run grades a fresh copy of it th
 
 - ``stock``: ``nbgrader autograde reproducibility``, sequential;
 - ``local``: ``python -m autograder grade reproducibility`` (the local worker processes);
-- ``dask``: the same command with ``--scheduler``, against a ``dask scheduler`` and
+- ``dask``: the same command with ``--scheduler``, against the cluster docs/grading.md documents
+  (mutual TLS, certificates from ``python -m autograder dask-certs``): a ``dask scheduler`` and
   ``--dask-workers`` ``dask worker`` processes started on 127.0.0.1 before the clock starts
   (each with ``--nworkers --dask-processes --nthreads 1``, each in its own empty folder).
 
@@ -74,12 +75,13 @@ def scores(course: Path) -> dict:
     return cell_scores(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT)
 
 
-def commands(mode: str, workers: list, scheduler: str | None) -> list:
+def commands(mode: str, workers: list, cluster) -> list:
     if mode == "stock":
         return [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT]
     if mode == "local":
         return [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, *workers]
-    return [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--scheduler", scheduler]
+    return [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--scheduler", cluster.address,
+            "--dask-certs", str(cluster.certs)]
 
 
 def import_seconds(block: bool) -> float:
@@ -103,8 +105,7 @@ def bench_class(tmp: Path, count: int, args, cluster) -> dict:
         copies = {mode: shutil.copytree(template, tmp / f"{mode}{count}-{i}") for mode in args.modes}
         for mode in args.modes:
             busy = busy_cpu_seconds()
-            times[mode].append(run(commands(mode, workers, cluster and cluster.address), copies[mode],
-                                   check=False))
+            times[mode].append(run(commands(mode, workers, cluster), copies[mode], check=False))
             cpu[mode].append(busy_cpu_seconds() - busy)
         gradebooks = {mode: scores(copies[mode]) for mode in args.modes}
         same = all(book == gradebooks[args.modes[0]] for book in gradebooks.values())

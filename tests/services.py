@@ -113,38 +113,67 @@ class Postgres:
 # -- Dask ---------------------------------------------------------------------------------------
 
 class DaskCluster:
-    """``dask scheduler`` and ``workers`` × ``dask worker`` (``processes`` single-thread processes
-    each), each worker in its own empty working folder, started from the course environment. Every
-    service is its own process group (a worker: a nanny and its processes), stopped by its pid."""
+    """The cluster docs/grading.md documents, on 127.0.0.1: certificates from ``python -m autograder
+    dask-certs``, ``dask scheduler`` and ``workers`` × ``dask worker`` (``processes`` single-thread
+    processes each) with exactly the documented options; ``tls=False``: the documented plain
+    loopback trial instead; ``worker_extra``: options added to each worker's command. Each worker
+    runs in its own empty folder, every service is its own process group (a worker: a nanny and
+    its processes), stopped by its pid."""
 
-    def __init__(self, workers: int = 2, processes: int = 1):
-        self.processes = processes
+    def __init__(self, workers: int = 2, processes: int = 1, tls: bool = True, worker_extra: tuple = ()):
+        self.processes, self.tls = processes, tls
         self.home = Path(tempfile.mkdtemp(prefix="dask-test-"))
+        self.certs = self.home / "certs"
+        if tls:
+            subprocess.run([sys.executable, "-m", "autograder", "dask-certs", str(self.certs)], env=env(),
+                           check=True, capture_output=True)
         self.port = free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
-        self.scheduler = self._start("scheduler", [
-            "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"])
-        self.workers = [self.start_worker(f"worker{i}") for i in range(workers)]
-        self.wait_for_workers(workers * processes)
+        self.address = f"{'tls' if tls else 'tcp'}://127.0.0.1:{self.port}"
+        self.scheduler, self.workers = None, []
+        try:
+            self.scheduler = self._start("scheduler", [
+                "scheduler", "--protocol", "tls" if tls else "tcp", "--host", "127.0.0.1", "--port",
+                str(self.port), "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+                *self.tls_options("scheduler")], DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES="[]")
+            self.workers = [self.start_worker(f"worker{i}", *worker_extra) for i in range(workers)]
+            self.wait_for_workers(workers * processes)
+        except BaseException:
+            self.close()
+            raise
 
-    def _start(self, name: str, args: list) -> subprocess.Popen:
+    def tls_options(self, role: str, certs: Path = None) -> list:
+        certs = certs or self.certs
+        return ["--tls-ca-file", str(certs / "ca.pem"), "--tls-cert", str(certs / f"{role}.pem"),
+                "--tls-key", str(certs / f"{role}.key")] if self.tls else []
+
+    def _start(self, name: str, args: list, **environ) -> subprocess.Popen:
         folder = self.home / name
         folder.mkdir()
         log = open(self.home / f"{name}.log", "wb")
         try:
             return subprocess.Popen([BIN / "dask", *args],
-                                    cwd=folder, env=env(), stdin=subprocess.DEVNULL, stdout=log,
+                                    cwd=folder, env=env(**environ), stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         finally:
             log.close()
 
-    def start_worker(self, name: str) -> subprocess.Popen:
-        return self._start(name, ["worker", self.address, "--nworkers", str(self.processes), "--nthreads", "1",
-                                  "--no-dashboard", "--name", name])
+    def worker_args(self, name: str, certs: Path = None) -> list:
+        """The documented ``dask worker`` command's arguments (``certs``: another certificate folder)."""
+        return ["worker", self.address, "--host", "127.0.0.1", "--nworkers", str(self.processes), "--nthreads",
+                "1", "--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--local-directory",
+                str(self.home / name / "dask"), *self.tls_options("worker", certs)]
+
+    def start_worker(self, name: str, *extra: str, certs: Path = None) -> subprocess.Popen:
+        return self._start(name, self.worker_args(name, certs) + list(extra), AUTOGRADER_SANDBOX="required")
+
+    def security(self):
+        """The coordinator's: the course's client certificate (None for the plain loopback trial)."""
+        from autograder.classrun import dask_security
+        return dask_security.client_security(self.address, self.certs, insecure_loopback=not self.tls)
 
     def client(self):
         from distributed import Client
-        return Client(self.address, timeout=STARTUP_SECONDS)
+        return Client(self.address, security=self.security(), timeout=STARTUP_SECONDS)
 
     def wait_for_workers(self, count: int) -> None:
         with self.client() as client:
@@ -156,7 +185,8 @@ class DaskCluster:
     def close(self) -> None:
         for proc in self.workers:
             stop(proc)
-        stop(self.scheduler)
+        if self.scheduler is not None:
+            stop(self.scheduler)
         shutil.rmtree(self.home, ignore_errors=True)
 
 
@@ -170,7 +200,7 @@ def postgres():
 
 @pytest.fixture
 def dask_cluster():
-    """A scheduler and two workers on 127.0.0.1, for one test (tests kill them)."""
+    """The documented TLS cluster, a scheduler and two workers on 127.0.0.1, for one test (tests kill them)."""
     cluster = DaskCluster(workers=2)
     yield cluster
     cluster.close()

@@ -12,31 +12,93 @@ once, and the result comes back to the coordinator, the only writer of the cours
   and the submission reported as failed (``timed out``).
 - A lost scheduler stops the run: :meth:`DaskExecutor.results` raises :class:`SchedulerLost`;
   everything already returned stays recorded, so the next run grades only what is missing.
+
+Only members of the cluster take part: the scheduler is reached over mutual TLS with the course's
+certificates (:mod:`autograder.classrun.dask_security`). What a worker sends back is data, never
+code: the task returns JSON text (:mod:`autograder.classrun.task_result`), which the coordinator's
+client accepts only msgpack-encoded (``deserializers=["msgpack"]``, Dask's switch: a pickled
+result is refused), and checks against the result's schema before anything is recorded; a result
+that is not a valid one fails its submission as ``invalid result``. The client neither unpickles
+the type Dask reports for a result nor a task's exception, nor takes warnings from workers.
 """
 import logging
+import pickletools
 import queue
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Optional
 
-from . import skip_iri_grammar
+from distributed import Client
+
+from . import dask_security, report, skip_iri_grammar, task_result
 from .executors import TASK_TIMEOUT, Executor, Task, lost
 
 CONNECT_TIMEOUT = 30.0     # seconds to reach the scheduler at start
 DEADLINE_POLL = 2.0        # seconds between looks at which tasks are running (for task_timeout)
+INVALID = "invalid result"
 
 _one_at_a_time = threading.Lock()
 
 
-def run_task(snapshot: dict, student: str, files: dict, seeds: Optional[list]) -> dict:
+def run_task(snapshot: dict, student: str, files: dict, seeds: Optional[list]) -> str:
     """What a Dask worker runs: :func:`autograder.classrun.task.grade`, one task per worker process at a
     time whatever ``--nthreads`` says (grading starts kernels and sandboxes; one at a time per
-    process is what the local executor does too)."""
+    process is what the local executor does too); its result as JSON text."""
     with _one_at_a_time:
         skip_iri_grammar()  # as the local workers do
         from . import task
-        return task.grade(snapshot, student, files, seeds)
+        result = task.grade(snapshot, student, files, seeds)
+        try:
+            return task_result.dumps(result)
+        except (TypeError, ValueError) as exc:  # e.g. a NaN score: still an answer, not an exception
+            return task_result.dumps({
+                "status": report.FAILED, "reason": "grading error", "scores_recorded": False, "log": [],
+                "detail": f"the result is not JSON: {exc}"[:2000], "traceback": "", "student": student,
+                "seconds": result.get("seconds") or 0.0})
+
+
+class WorkerDied(Exception):
+    """The task's workers died (Dask's ``KilledWorker``, recognised without unpickling it)."""
+
+
+class TaskRaised(Exception):
+    """The task raised on its worker (the exception is not unpickled: see the worker's log)."""
+
+
+class PlainDataClient(Client):
+    """Dask's client, minus what would unpickle bytes a worker chose: the type Dask reports with a
+    result, a task's exception (read with :mod:`pickletools`, which loads nothing) and the
+    events workers log ("warn" ones are unpickled)."""
+
+    async def _handle_event(self, topic, event):
+        pass
+
+    def _handle_key_in_memory(self, key=None, type=None, workers=None):
+        super()._handle_key_in_memory(key=key, type=None, workers=workers)
+
+    def _handle_task_erred(self, key=None, exception=None, traceback=None):
+        died = isinstance(exception, (bytes, bytearray)) and \
+            _first_global(exception) == ("distributed.scheduler", "KilledWorker")
+        super()._handle_task_erred(key=key, exception=WorkerDied() if died else TaskRaised(), traceback=None)
+
+
+def _first_global(data: bytes) -> tuple:
+    """The first ``(module, name)`` the pickle ``data`` would import (the class of a pickled
+    exception); nothing is loaded."""
+    strings = []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name == "GLOBAL":
+                return tuple(arg.split(" ", 1))
+            if op.name == "STACK_GLOBAL":
+                return tuple(strings[-2:])
+            if isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # noqa: BLE001 - not a pickle: no class
+        pass
+    return ()
 
 
 def _executing(dask_worker) -> list:
@@ -54,15 +116,18 @@ class SchedulerLost(RuntimeError):
 
 
 class DaskExecutor(Executor):
-    """Tasks on the Dask cluster whose scheduler is at ``address`` (``tcp://HOST:8786``)."""
+    """Tasks on the Dask cluster whose scheduler is at ``address`` (``tls://HOST:8786``), reached with
+    the certificates in ``certs``; :class:`dask_security.Refused` for an address it must not use."""
 
     def __init__(self, address: str, task_timeout: float = TASK_TIMEOUT,
-                 connect_timeout: float = CONNECT_TIMEOUT):
-        from distributed import Client
+                 connect_timeout: float = CONNECT_TIMEOUT, certs: Path = dask_security.DEFAULT_DIR,
+                 insecure_loopback: bool = False):
+        security = dask_security.client_security(address, certs, insecure_loopback)
         self.address = address
         self.task_timeout = task_timeout
         try:
-            self._client = Client(address, timeout=connect_timeout, set_as_default=False)
+            self._client = PlainDataClient(address, security=security, timeout=connect_timeout,
+                                           set_as_default=False, deserializers=["msgpack"])
         except (OSError, TimeoutError) as exc:
             raise SchedulerLost(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
         workers = len(self._client.scheduler_info().get("workers", {}))
@@ -113,10 +178,15 @@ class DaskExecutor(Executor):
                 return finished
 
     def _result(self, task: Task, future) -> Optional[dict]:
-        """The task's result; None (and the run stopped) when the scheduler was lost."""
-        from distributed.scheduler import KilledWorker
+        """The task's result, checked; None (and the run stopped) when the scheduler was lost."""
         if future.status == "finished":
-            return future.result()
+            try:
+                return task_result.loads(future.result(), task.student)
+            except task_result.Invalid as exc:
+                return lost(task, INVALID, f"the Dask worker's result was refused: {exc}")
+            except (TypeError, ValueError) as exc:  # not msgpack data (a pickle): refused unread
+                return lost(task, INVALID, f"the Dask worker's result was refused: {type(exc).__name__}: "
+                                           f"{str(exc)[:300]}")
         if future.key in self._cancelled:
             return lost(task, "timed out", f"grading took longer than {self.task_timeout:g} s; "
                                            "its Dask worker was restarted")
@@ -125,11 +195,10 @@ class DaskExecutor(Executor):
                           "are recorded: run the same command again, with the scheduler and workers "
                           "running, to grade the rest")
             return None
-        exc = future.exception()
-        if isinstance(exc, KilledWorker):
-            return lost(task, "grading process died", f"grading this submission killed Dask "
-                                                       f"workers ({exc})")
-        return lost(task, "grading error", f"{type(exc).__name__}: {exc}")
+        if isinstance(future.exception(), WorkerDied):
+            return lost(task, "grading process died", "grading this submission killed Dask workers "
+                                                      "(distributed.scheduler.allowed-failures + 1)")
+        return lost(task, "grading error", "the grading task raised on its Dask worker (see that worker's log)")
 
     def _enforce_deadlines(self) -> None:
         """Tasks running past ``task_timeout``: cancelled and their workers restarted (the

@@ -6,7 +6,7 @@ writer of the course; an executor only runs tasks and hands back their results:
 
 - :class:`LocalExecutor`: worker processes on this machine (:mod:`autograder.classrun.pool`);
 - ``autograder.classrun.dask_executor.DaskExecutor``: a Dask distributed scheduler
-  (``python -m autograder grade ASSIGNMENT --scheduler tcp://HOST:8786``).
+  (``python -m autograder grade ASSIGNMENT --scheduler tls://HOST:8786``).
 
 Every result is a dict with at least ``student``, ``status`` and ``reason``. When a task cannot
 finish (its deadline passed, its worker died, the executor was closed) the executor reports it
@@ -106,5 +106,6 @@ def make(args, log=None) -> Executor:
     """The executor the ``grade`` command line asks for: Dask with ``--scheduler``, else local."""
     if getattr(args, "scheduler", None):
         from . import dask_executor  # only with --scheduler: Dask is not needed otherwise
-        return dask_executor.DaskExecutor(args.scheduler, task_timeout=args.timeout)
+        return dask_executor.DaskExecutor(args.scheduler, task_timeout=args.timeout, certs=args.dask_certs,
+                                          insecure_loopback=args.insecure_loopback)
     return LocalExecutor(args.workers, task_timeout=args.timeout, log=log)
