@@ -3,13 +3,14 @@ import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
-                                    DeduplicateIds, IgnorePattern, LimitOutput, OverwriteCells,
-                                    OverwriteKernelspec, SaveAutoGrades)
+                                    DeduplicateIds, IgnorePattern, LimitOutput, OverwriteKernelspec,
+                                    SaveAutoGrades)
 
 from autograder.classrun.database import from_environment
+from autograder.classrun.export import StatusCsvExport
 from autograder.notebook.kernel import SandboxedExecute
 from autograder.course.lms import CanvasCollector
-from autograder.notebook.preprocessors import ClearTags, ReexecuteSteps
+from autograder.notebook.preprocessors import ClearTags, OverwriteCellsQuietly, ReexecuteSteps
 from autograder.notebook.quiz import GradeQuiz
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
@@ -28,10 +29,11 @@ if from_environment():
 if os.environ.get("NBGRADER_EXCHANGE"):
     c.Exchange.root = os.environ["NBGRADER_EXCHANGE"]
 
-# Sanitize: stock steps, plus deleted or edited test cells come back, and tags are dropped.
+# Sanitize: stock steps, plus deleted or edited test cells come back (hidden tests without a
+# warning per cell), and tags are dropped.
 c.OverwriteCells.add_missing_cells = True
 c.Autograde.sanitize_preprocessors = [
-    ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, ClearTags, CheckCellMetadata]
+    ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCellsQuietly, ClearTags, CheckCellMetadata]
 
 # Grade: execute in the sandboxed kernel (docs/sandbox.md: bubblewrap, no network, limits, output
 # capped as it arrives; a dead or stuck kernel costs the cell, not the run), then let the
@@ -43,6 +45,10 @@ c.GuardedExecute.notebook_timeout = 120  # the whole notebook; then later graded
 c.Autograde.autograde_preprocessors = [
     SandboxedExecute, ReexecuteSteps, GradeQuiz, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+
+# `nbgrader export`: grades.csv with the status column `python -m autograder grade` writes (a
+# failed submission reads "failed: <reason>" with empty scores, never an ordinary 0).
+c.ExportApp.plugin_class = StatusCsvExport
 
 # LMS in (docs/lms.md): `nbgrader zip_collect` files a Canvas bulk download under the roster's
 # student ids (lms/roster.csv), released notebook names only.

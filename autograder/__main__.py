@@ -1,12 +1,17 @@
-"""``python -m autograder demo|release|grade|verify|dashboard|lms``."""
+"""``python -m autograder demo|release|grade|verify|dashboard|lms|dask-certs``."""
 import argparse
 import sys
 
-from .classrun import skip_iri_grammar
+try:
+    from .classrun import skip_iri_grammar
 
-skip_iri_grammar()
-from .course import dashboard, demo, lms  # noqa: E402
-from .classrun import grade, verify  # noqa: E402
+    skip_iri_grammar()
+    from .course import dashboard, demo, lms
+    from .classrun import dask_security, grade, verify
+except ModuleNotFoundError as missing:  # a Python without the course's packages
+    sys.exit(f"error: the package {missing.name!r} is not installed in this Python ({sys.executable}).\n"
+             "The course's packages live in .venv/: run `make venv` at the course root, then "
+             "`source .venv/bin/activate` (or run `.venv/bin/python -m autograder ...`).")
 
 
 def main(argv=None) -> int:
@@ -21,6 +26,9 @@ def main(argv=None) -> int:
     dashboard.add_arguments(sub.add_parser(
         "dashboard", help="the class dashboard, exports/dashboard.html, from the grading report"))
     lms.add_arguments(sub.add_parser("lms", help="the LMS gradebook-import CSV (Canvas)"))
+    dask_security.add_arguments(sub.add_parser(
+        "dask-certs", help="the Dask cluster's TLS certificates: a CA, the scheduler's, the workers', "
+                           "the coordinator's"))
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo.main()
@@ -35,6 +43,8 @@ def main(argv=None) -> int:
         return dashboard.run(args)
     if args.command == "lms":
         return lms.run(args)
+    if args.command == "dask-certs":
+        return dask_security.run(args)
     return 2
 
 

@@ -34,7 +34,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import executors, intake, report
+from . import dask_security, executors, intake, report
 from .progress import Progress
 
 STATE = ".grading-key.json"     # in an autograded folder: the student, submission and grader hashes
@@ -55,8 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assignment", help="assignment id, e.g. reproducibility")
     parser.add_argument("--workers", type=int, default=default_workers(),
                         help="local grading processes (default: one per core, here %(default)s)")
-    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                        help="grade on a Dask distributed scheduler's workers instead")
+    parser.add_argument("--scheduler", metavar="tls://HOST:PORT",
+                        help="grade on a Dask distributed scheduler's workers instead (mutual TLS: "
+                             "docs/grading.md)")
+    parser.add_argument("--dask-certs", type=Path, default=dask_security.DEFAULT_DIR, metavar="DIR",
+                        help="with --scheduler: the folder `python -m autograder dask-certs` wrote "
+                             "(default: %(default)s)")
+    parser.add_argument("--insecure-loopback", action="store_true",
+                        help="with --scheduler: accept a plain tcp:// scheduler on a loopback address "
+                             "(a trial on one machine; every local user can use such a cluster)")
     parser.add_argument("--student", action="append", default=[], metavar="ID",
                         help="grade only this student (repeatable); default: every submission")
     parser.add_argument("--force", action="store_true",
@@ -95,6 +102,7 @@ class ClassRun:
         self.logs = []             # lines for grade.log
         self.progress = None
         self.executor_text = ""
+        self.unsandboxed = []      # students whose grading ran without the sandbox (their receipts)
 
     # -- setting up ------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -110,11 +118,29 @@ class ClassRun:
         try:
             self.snapshot = task.snapshot(self.course, self.assignment, self.app)
         except MissingEntry:
-            raise Fatal(f"No assignment {self.assignment!r} in the gradebook ({database.shown(self.db_url)}); "
-                        f"run `nbgrader generate_assignment {self.assignment}` first.") from None
+            raise Fatal(self.unknown_assignment(database.shown(self.db_url))) from None
         self.submitted = Path(coursedir.root, coursedir.submitted_directory)
         self.autograded = Path(coursedir.root, coursedir.autograded_directory)
         self.excluded = set(filter(None, coursedir.student_id_exclude.split(",")))
+
+    def unknown_assignment(self, db: str) -> str:
+        """What to do about an assignment the gradebook ``db`` does not hold: release it, if
+        ``source/`` has it; else the closest name the gradebook or ``source/`` knows."""
+        import difflib
+
+        from nbgrader.api import Gradebook
+        coursedir = self.app.coursedir
+        if Path(coursedir.root, coursedir.source_directory, self.assignment).is_dir():
+            return (f"No assignment {self.assignment!r} in the gradebook ({db}); release it first: "
+                    f"`nbgrader generate_assignment {self.assignment}`.")
+        with Gradebook(self.db_url, self.course_id) as gb:
+            known = {a.name for a in gb.assignments}
+        source = Path(coursedir.root, coursedir.source_directory)
+        known |= {p.name for p in source.iterdir() if p.is_dir()} if source.is_dir() else set()
+        close = difflib.get_close_matches(self.assignment, sorted(known), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return (f"No assignment {self.assignment!r} in the gradebook ({db}) or in {coursedir.source_directory}/: "
+                f"{hint}(known: {', '.join(sorted(known)) or 'none'})")
 
     def folder(self, student: str) -> Path:
         return self.autograded / student / self.assignment
@@ -209,6 +235,9 @@ class ClassRun:
 
     def execute(self, tasks: list) -> None:
         keys = {t.student: key for t, key in tasks}
+        if not self.args.scheduler:  # local workers: this machine's sandbox, said before they start
+            from ..notebook import sandbox
+            sandbox.warn_if_unsandboxed()
         with executors.make(self.args, log=self.logs.append) as executor:
             self.executor_text = executor.description
             self.progress.note(f"Grading {len(tasks)} submission(s) of {self.assignment} with "
@@ -240,6 +269,9 @@ class ClassRun:
                          bool(result.get("scores_recorded")))
         for record in result.get("log", []):
             self.logs.append(f"{_escape(student)}: {record.get('level')} {_escape(str(record.get('message')))}")
+        if (result.get("receipt") or {}).get("limits", {}).get("sandbox") == "none":
+            self.unsandboxed.append(student)
+            self.logs.append(f"WARNING {_escape(student)}: graded UNSANDBOXED (the receipt's sandbox is none)")
         if not valid_id:
             return self.entry(student, status, result)
         scores = {}
@@ -247,7 +279,8 @@ class ClassRun:
             if not result.get("lost"):
                 gradebook.replay(gb, self.assignment, student, result.get("gradebook"))
             if status["status"] == report.FAILED:
-                gradebook.mark_failed(gb, self.assignment, student, status["reason"], status["detail"])
+                gradebook.mark_failed(gb, self.assignment, student, status["reason"], status["detail"],
+                                      recorded=status["scores_recorded"])
             scores = gradebook.student_scores(gb, self.assignment, student) or {}
         folder = self.folder(student)
         if status["scores_recorded"] and result.get("autograded"):
@@ -270,12 +303,14 @@ class ClassRun:
 
     # -- reports -----------------------------------------------------------------------------
     def write_reports(self, seconds: float) -> dict:
-        students = dict(sorted(self.entries.items()))
-        counts = {s: sum(e["status"] == s for e in students.values())
+        """The JSON report, the grades CSV and the log: every student of the assignment, this
+        run's entries and, for the others, what earlier runs recorded (:meth:`earlier`)."""
+        students = dict(sorted({**self.earlier(), **self.entries}.items()))
+        counts = {s: sum(e["status"] == s for e in self.entries.values())
                   for s in (report.GRADED, report.SKIPPED, report.FAILED, NOT_GRADED)}
         data = {"assignment": self.assignment,
                 "workers": self.args.workers, "executor": self.executor_text,
-                "seconds": round(seconds, 2), "summary": counts,
+                "seconds": round(seconds, 2), "summary": counts, "unsandboxed": sorted(self.unsandboxed),
                 "intake_limits": self.limits.__dict__, "students": students}
         report.write_json(self.course / self.args.report, data)
         self.write_csv(students)
@@ -285,6 +320,34 @@ class ClassRun:
         tmp.write_text("".join(line.rstrip("\n") + "\n" for line in self.logs), encoding="utf-8")
         os.replace(tmp, log)
         return data
+
+    def earlier(self) -> dict:
+        """The entry of each student in the gradebook whom this run did not take up, as earlier
+        runs recorded it (marked ``earlier``): the status the autograded folder's state holds;
+        without one, failed if the gradebook marks the submission failed, else graded (stock
+        ``nbgrader autograde``). So a partial or resumed run's reports and exports tell the
+        same story as the full run's."""
+        from nbgrader.api import Gradebook
+
+        from . import gradebook
+        found = {}
+        with Gradebook(self.db_url, self.course_id) as gb:
+            for submission in gb.assignment_submissions(self.assignment):
+                student = submission.student.id
+                if student in self.entries:
+                    continue
+                try:
+                    state = json.loads((self.folder(student) / STATE).read_text(encoding="utf-8"))["status"]
+                    status = _status(state["status"], state["reason"], state["detail"], state["scores_recorded"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    reason = gradebook.failed_reason(submission)
+                    status = (_status(report.FAILED, reason, "recorded by an earlier run") if reason
+                              else _status(report.GRADED, None, None, True))
+                scores = gradebook.student_scores(gb, self.assignment, student) or {}
+                messages = report.check_messages(self.folder(student), self.snapshot["notebooks"]) \
+                    if status["scores_recorded"] else {}
+                found[student] = dict(report.student_entry(status, scores, messages, {"log": []}), earlier=True)
+        return found
 
     def write_csv(self, students: dict) -> None:
         path = self.course / self.args.csv
@@ -376,8 +439,10 @@ def run(args) -> int:
         print("--workers must be at least 1", file=sys.stderr)
         return 2
     try:
+        if args.scheduler:  # refused before any submission is read
+            dask_security.client_security(args.scheduler, args.dask_certs, args.insecure_loopback)
         grader = ClassRun(args)
-    except ValueError as exc:
+    except ValueError as exc:  # dask_security.Refused too
         print(f"error: {exc}", file=sys.stderr)
         return 2
     previous = signal.signal(signal.SIGTERM, _terminate)
@@ -388,13 +453,18 @@ def run(args) -> int:
         return 2
     finally:
         signal.signal(signal.SIGTERM, previous)
-    print(report.format_table(data["students"]))
+    print(report.format_table({s: e for s, e in data["students"].items() if not e.get("earlier")}))
     counts = data["summary"]
     course = grader.course
     print(f"\n{counts['graded']} graded, {counts['skipped']} skipped, {counts['failed']} failed"
           + (f", {counts[NOT_GRADED]} not graded" if counts[NOT_GRADED] else "")
           + f" in {data['seconds']:.1f} s with {grader.executor_text or 'no worker'}")
     print(f"grades CSV: {_shown(course / args.csv)}\nreport: {_shown(course / args.report)}")
+    if data["unsandboxed"]:
+        from ..notebook import sandbox
+        sandbox.warn_loudly(f"{len(data['unsandboxed'])} submission(s) of this run were graded "
+                            f"UNSANDBOXED: {', '.join(data['unsandboxed'][:10])}. " + sandbox.UNSANDBOXED
+                            % "their receipts say sandbox: none")
     if data["interrupted"]:
         print("interrupted; the reports list the students not graded", file=sys.stderr)
         return 130

@@ -92,17 +92,32 @@ def replay(gb: Gradebook, assignment: str, student: str, rows) -> None:
     gb.db.commit()
 
 
-def mark_failed(gb: Gradebook, assignment: str, student: str, reason: str, detail: str) -> None:
-    """Flag ``student``'s submission (created if nbgrader recorded none) as failed, with the reason."""
+def mark_failed(gb: Gradebook, assignment: str, student: str, reason: str, detail: str,
+                recorded: bool = False) -> None:
+    """Flag ``student``'s submission (created if nbgrader recorded none) as failed, with the reason.
+    Unless its scores were ``recorded`` (a failure that still graded every cell it could), no
+    auto score is left: a failed submission claims no points, in ``nbgrader export`` either."""
     submission = _submission(gb, assignment, student)
     text = FAILED_COMMENT.format(reason=reason, detail=(detail or "")[:500]).strip()
     for notebook in submission.notebooks:
         notebook.flagged = True
         for grade in notebook.grades:
             grade.needs_manual_grade = True
+            if not recorded:
+                grade.auto_score = None
         for comment in notebook.comments:
             comment.auto_comment = text
     gb.db.commit()
+
+
+def failed_reason(submission) -> str:
+    """The reason :func:`mark_failed` recorded for a gradebook ``submission``, or None."""
+    head = FAILED_COMMENT.split("{reason}")[0]
+    for notebook in submission.notebooks:
+        for comment in notebook.comments if notebook.flagged else ():
+            if (comment.auto_comment or "").startswith(head):
+                return comment.auto_comment[len(head):].split(". ", 1)[0]
+    return None
 
 
 def _submission(gb: Gradebook, assignment: str, student: str, **fields):

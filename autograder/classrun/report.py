@@ -202,8 +202,10 @@ def read_csv(path: Path, assignment: str) -> dict:
 
 
 def status_text(entry: dict) -> str:
-    """The grades CSV's ``status`` cell of a status (``failed: <reason>``)."""
-    return entry["status"] if not entry["reason"] else f"{entry['status']}: {entry['reason']}"
+    """The grades CSV's ``status`` cell of a status (``failed: <reason>``): the grade's status, so
+    a submission an earlier run graded (``skipped`` by this one) reads ``graded``."""
+    status = GRADED if entry["status"] == SKIPPED else entry["status"]
+    return status if not entry["reason"] else f"{status}: {entry['reason']}"
 
 
 def format_table(students: dict) -> str:

@@ -1,15 +1,17 @@
 """nbgrader preprocessors the course adds to ``nbgrader autograde`` (see nbgrader_config.py).
 
 Each does one transformation: ``ClearTags`` closes a hole in the stock pipeline (the kernel's own
-preprocessors are in :mod:`autograder.notebook.kernel`); ``ReexecuteSteps`` replaces the kernel's verdict on the step test cells with one made
-outside the kernel.
+preprocessors are in :mod:`autograder.notebook.kernel`); ``OverwriteCellsQuietly`` restores the
+hidden tests without a warning per test cell; ``ReexecuteSteps`` replaces the kernel's verdict
+on the step test cells with one made outside the kernel.
 """
 import json
 import sys
 from pathlib import Path
 
-from nbformat.v4 import new_output
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbformat.v4 import new_code_cell, new_output
+from nbgrader.api import MissingEntry
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
 from traitlets import Float, Int, Integer, List, Unicode
 
 from . import expected, reexecution_seeds, steps
@@ -58,6 +60,25 @@ class ClearTags(NbGraderPreprocessor):
     def preprocess_cell(self, cell, resources, index):
         cell.metadata.pop("tags", None)
         return cell, resources
+
+
+class OverwriteCellsQuietly(OverwriteCells):
+    """nbgrader's ``OverwriteCells`` without its warning for the one change every submission
+    has: a locked test cell whose hidden tests ``generate_assignment`` removed. Such a cell gets
+    its hidden tests back first, so a warning (and the restore) is left for real edits."""
+
+    def preprocess_cell(self, cell, resources, index):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id and cell.metadata.nbgrader.get("locked"):
+            try:
+                source = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id).source
+            except MissingEntry:
+                source = None
+            released = new_code_cell(source or "")
+            ClearHiddenTests(parent=self)._remove_hidden_test_region(released)
+            if source is not None and cell.source == released.source:
+                cell.source = source
+        return super().preprocess_cell(cell, resources, index)
 
 
 class ReexecuteSteps(NbGraderPreprocessor):

@@ -620,8 +620,14 @@ def _warn_once(reason: str) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _warn_once_text(text: str) -> None:
-    """``text`` on the log and, in a banner, on stderr (once per process)."""
-    log.warning(text)
+    """:func:`warn_loudly`, once per process."""
+    warn_loudly(text)
+
+
+def warn_loudly(text: str) -> None:
+    """``text`` on the log (where one is set up) and, in a banner, on stderr."""
+    if log.hasHandlers():
+        log.warning(text)
     banner = "!" * 78
     print("\n%s\n%s\n%s\n" % (banner, text, banner), file=sys.stderr, flush=True)
 
