@@ -73,7 +73,10 @@ CASES = {
     "kernel_dies": (lambda rel: fill(rel, answers(step3="import os\nos._exit(1)")), {1, 2, 4}),
     "deleted_test": (lambda rel: without_cell(fill(rel, answers(step3=f"accuracy_scores = {SCORES_42}")),
                                               "test_step3"), {1, 2, 4}),
+    # hands in its own checks.py (FORGED_CHECKS), whose every visible check "passes"
+    "forged_checks": (lambda rel: fill(rel, answers(step2="import random")), {1, 3, 4}),
 }
+FORGED_CHECKS = "def step(n):\n    print(f'Step {n} looks right')\n"
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +87,7 @@ def graded(course_template, tmp_path_factory):
     release = release_notebook(course)
     for student, (build, _) in CASES.items():
         submit(course, student, build(release))
+    (course / "submitted" / "forged_checks" / ASSIGNMENT / "checks.py").write_text(FORGED_CHECKS)
     submit(course, "not_json", "{ this is not a notebook")
     run = nbgrader(course, "autograde", ASSIGNMENT, check=False)
     return course, run
@@ -174,6 +178,12 @@ def test_the_step_notebook_is_not_run_and_running_it_changes_no_score(graded, tm
         nb = nbformat.read(folder / "autograded" / "reference" / ASSIGNMENT / "reproducibility.ipynb", 4)
         assert any(c.execution_count for c in nb.cells if c.cell_type == "code") is ran
     assert step_scores(executed) == step_scores(course)
+    # The visible checks are one line calling checks.py, and a checks.py handed in runs in the
+    # kernel: it still decides nothing (the verdict is the grader's).
+    forged = autograded_cell(executed, "forged_checks", "test_step2")
+    assert forged.source.splitlines()[0] == "import checks; checks.step(2)"
+    assert [o.output_type for o in forged.outputs] == ["error"]
+    assert "random.seed(42) is missing" in forged.outputs[0].evalue
 
 
 def test_autograded_notebook_records_no_scores_of_another_seed(graded):

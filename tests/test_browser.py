@@ -6,9 +6,11 @@ folder and started with its one command, `bash start-lab.sh`, which creates the 
 Debian's /usr/bin/python3 (CPython 3.11.2) from the kit's requirements.txt; the course repository is
 not on PATH. In each, headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) types the
 four step answers, runs all cells, checks the printed scores and clicks Validate; then does the same
-for an untouched (blank) copy and checks that the Validate dialog lists the failing cells.
-Screenshots go to artifacts/browser/<repo|kit>/ (git ignores /artifacts/). Servers are stopped by
-their own pid.
+for an untouched (blank) copy and checks that the Validate dialog lists the failing cells, and for a
+copy with a wrong step 4 and checks that the dialog shows the check's teaching message at its top.
+Screenshots go to artifacts/browser/<repo|kit>/ (git ignores /artifacts/); the wrong step's dialog
+also to artifacts/browser/validate-wrong-step.png (from the course repository's lab). Servers are
+stopped by their own pid.
 """
 
 from __future__ import annotations
@@ -233,27 +235,34 @@ def test_instructor_tools_and_the_terminal_are_off(lab, browser):
         for plugin in ("formgrader", "create-assignment", "course-list", "assignment-list", "menu"):
             assert f"@jupyter/nbgrader:{plugin}" in disabled
         assert "@jupyter/nbgrader:validate-assignment" not in disabled
+        assert "@jupyterlab/apputils-extension:announcements" in disabled  # no "Jupyter news?" prompt
+        assert page.get_by_text("official Jupyter news").count() == 0
         assert config["terminalsAvailable"] is False
     finally:
         context.close()
 
 
+def _type_answers(page, panel, answers: dict[str, str]) -> None:
+    """Type each answer, in order, into the next answer cell still showing YOUR CODE HERE."""
+    solutions = _code_cells(panel).filter(has_text="YOUR CODE HERE")
+    assert solutions.count() == len(answers)
+    for grade_id, answer in answers.items():
+        cell = _code_cells(panel).filter(has_text="YOUR CODE HERE").first
+        cell.locator(".cm-content").click()
+        page.keyboard.press("Control+a")
+        # insert_text types the answer as one input, so the editor's auto-indent does not
+        # double the loop body's indentation.
+        page.keyboard.insert_text(answer)
+        page.keyboard.press("Escape")
+    sources = _code_cells(panel).locator(".cm-content").all_inner_texts()
+    for answer in answers.values():
+        assert answer in sources, f"{answer!r} was not typed into a cell: {sources}"
+
+
 def test_answered_notebook_prints_the_scores_and_validates(lab, browser):
     context, page, panel = _open_notebook(browser, lab, f"{ASSIGNMENT}/{RELEASE_NB.name}")
     try:
-        solutions = _code_cells(panel).filter(has_text="YOUR CODE HERE")
-        assert solutions.count() == len(ANSWERS)
-        for grade_id, answer in ANSWERS.items():
-            cell = _code_cells(panel).filter(has_text="YOUR CODE HERE").first
-            cell.locator(".cm-content").click()
-            page.keyboard.press("Control+a")
-            # insert_text types the answer as one input, so the editor's auto-indent does not
-            # double the loop body's indentation.
-            page.keyboard.insert_text(answer)
-            page.keyboard.press("Escape")
-        sources = _code_cells(panel).locator(".cm-content").all_inner_texts()
-        for answer in ANSWERS.values():
-            assert answer in sources, f"{answer!r} was not typed into a cell: {sources}"
+        _type_answers(page, panel, ANSWERS)
 
         _run_all_cells(page, panel)
 
@@ -297,6 +306,52 @@ def test_blank_notebook_validate_lists_the_failing_cells(lab, browser):
             assert first_line in text, f"the dialog does not show test_{step} ({first_line!r}):\n{text}"
         page.screenshot(path=str(lab.artifacts / "04-blank-validate.png"))
         page.locator(".jp-Dialog .jp-mod-accept").click()
+    finally:
+        context.close()
+
+
+# The step 4 check's message for a bare name on the cell's last line (issue 19, item 3).
+WRONG_STEP4 = "accuracy_scores"
+WRONG_STEP4_MESSAGE = ("CheckFailed: Your step 4 cell does not print the list: Jupyter only displays "
+                       "the value of the bare name on the cell's last line (the Out[...] line). Your "
+                       "answer is graded by running the cell as plain Python, where that line shows "
+                       "nothing. Use print(accuracy_scores).")
+
+
+def test_validate_on_a_wrong_step_shows_the_teaching_message_first(lab, browser):
+    """A student types steps 1-3 right and step 4 as a bare name, and clicks Validate (which
+    saves and runs the notebook): the dialog lists one failing cell, shows its one-line check and
+    right under it the check's message, all of it in view without scrolling."""
+    shutil.copytree(lab.home / "release" / ASSIGNMENT, lab.workdir / "wrong-step")
+    context, page, panel = _open_notebook(browser, lab, f"wrong-step/{RELEASE_NB.name}")
+    try:
+        _type_answers(page, panel, {**ANSWERS, "step4": WRONG_STEP4})
+        message = _validate(page, panel)
+        text = message.inner_text()
+        assert "validation-failed" in message.get_attribute("class"), text
+        assert text.count("The following cell failed:") == 1, text
+        assert "import checks; checks.step(4)" in text, text
+        assert " ".join(WRONG_STEP4_MESSAGE.split()) in " ".join(text.split()), text
+        # Near the top: after the heading and the one-line cell, nothing comes before the message.
+        before = " ".join(text[:text.index("CheckFailed: ")].split())
+        assert before == "The following cell failed: import checks; checks.step(4)", before
+        # In view as the dialog opens: the message's box ends inside the dialog's visible body.
+        error = message.locator("pre").filter(has_text="CheckFailed: ").first
+        body = page.locator(".jp-Dialog-content").first
+        error_box, body_box = error.bounding_box(), body.bounding_box()
+        assert body_box["y"] <= error_box["y"] and \
+            error_box["y"] + error_box["height"] <= body_box["y"] + body_box["height"], (error_box, body_box)
+        # and whole: the dialog does not wrap a cell's output, so the check's lines are short.
+        assert error.evaluate("e => e.scrollWidth <= e.clientWidth"), "the message runs off to the right"
+        shot = lab.artifacts / "validate-wrong-step.png"
+        page.screenshot(path=str(shot))
+        if lab.home == REPO:
+            shutil.copy(shot, ARTIFACTS / "validate-wrong-step.png")
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+        # Validate saved the notebook first; its check cells are still the released one-liners.
+        saved = nbformat.read(lab.workdir / "wrong-step" / RELEASE_NB.name, as_version=4)
+        tests = [c.source for c in saved.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        assert tests == [f"import checks; checks.step({n})" for n in range(1, 5)]
     finally:
         context.close()
 

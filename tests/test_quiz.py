@@ -385,9 +385,13 @@ def test_release_holds_no_quiz_answer():
             assert meta["checksum"] == compute_checksum(cell)
 
 
-def test_visible_checks_only_check_the_form():
-    """The visible test cells run the same for every letter: each of A-D passes them, whatever
-    the key; lower case passes; anything else fails naming the valid letters."""
+def test_visible_checks_only_check_the_form(monkeypatch):
+    """The visible test cells (one line each, calling the released checks.py) run the same for
+    every letter: each of A-D passes them, whatever the key; lower case passes; anything else
+    fails naming the valid letters."""
+    monkeypatch.syspath_prepend(str(REPO_RELEASE))  # where a student's kernel finds checks.py
+    monkeypatch.delitem(sys.modules, "checks", raising=False)
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # keep release/ free of __pycache__
     nb = nbformat.read(REPO_RELEASE / "quiz.ipynb", as_version=4)
     tests = {c.metadata.nbgrader["grade_id"]: c.source for c in nb.cells
              if c.metadata.get("nbgrader", {}).get("grade")}
