@@ -396,3 +396,31 @@ def test_a_run_holds_no_other_runs_task_in_its_memory_nor_can_read_its_parents()
     own, parent = json.loads(runs[1].report["stdout"])
     assert own == ["mine"]
     assert parent == "PermissionError"
+
+
+def test_a_process_left_behind_never_reads_the_next_task():
+    """Unsandboxed too (where only the run's process group is killed): a run's cell that leaves
+    a process of its own session reading standard input gets nothing of the next run's task."""
+    import subprocess
+    import sys
+    script = r'''
+import json, os, sys, time
+from autograder.notebook.reexecute import run_isolated
+out = os.path.join(sys.argv[1], "read.txt")
+leave = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n"
+         "    data = os.read(0, 1 << 20)\n    open(%r, 'wb').write(data or b'EOF')\n    os._exit(0)\n" % out)
+task = lambda cell, group: {"before": {"seed": 1}, "cells": [cell], "report": [], "group": group}
+runs = run_isolated([task(leave, "a"), task("x = 'NEXT-TASK-MARK'", "b")])
+for _ in range(600):  # the process left behind writes what it read once it ends (EOF at once)
+    if os.path.exists(out):
+        break
+    time.sleep(0.1)
+print(json.dumps([r.report["error"] for r in runs]))
+'''
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        proc = subprocess.run([sys.executable, "-c", script, folder], capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin", "AUTOGRADER_SANDBOX": "off"}, cwd=ROOT)
+        assert proc.stdout.strip() == "[null, null]", proc.stdout + proc.stderr
+        read = Path(folder, "read.txt")
+        assert read.exists() and b"NEXT-TASK-MARK" not in read.read_bytes()
