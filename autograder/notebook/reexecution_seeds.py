@@ -28,7 +28,7 @@ from pathlib import Path
 from . import expected, steps
 from .reexecute import Limits, run_tasks
 
-BATCH = 24        # candidate seeds run per process
+BATCH = 16        # candidate seeds run per process
 MAX_BATCHES = 8   # then a mistake no candidate tells apart is a declaration error
 KEY_FILE = ".secret_seeds.key"  # in the course root, beside gradebook.db
 
