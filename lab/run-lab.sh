@@ -42,7 +42,11 @@ export JUPYTER_DATA_DIR="${JUPYTER_DATA_DIR:-$REPO/.venv/share/jupyter}"
 export JUPYTER_RUNTIME_DIR="${JUPYTER_RUNTIME_DIR:-$REPO/.venv/runtime}"
 export IPYTHONDIR="${IPYTHONDIR:-$REPO/.venv/ipython}"
 export MPLCONFIGDIR="${MPLCONFIGDIR:-$REPO/.venv/matplotlib}"
-mkdir -p "$JUPYTER_CONFIG_DIR" "$JUPYTER_RUNTIME_DIR" "$IPYTHONDIR" "$MPLCONFIGDIR"
+mkdir -p "$JUPYTER_CONFIG_DIR" "$JUPYTER_RUNTIME_DIR" "$IPYTHONDIR/profile_default" "$MPLCONFIGDIR"
+# Kernels log errors only: ipykernel's "Kernel is running over TCP without encryption" (on this
+# machine's loopback, once per kernel, so once per Validate) says nothing a student can act on.
+[ -e "$IPYTHONDIR/profile_default/ipython_kernel_config.json" ] \
+  || cp "$REPO/lab/ipython_kernel_config.json" "$IPYTHONDIR/profile_default/"
 
 mkdir -p "$WORKDIR"
 first_notebook=""

@@ -279,6 +279,7 @@ def test_answered_notebook_prints_the_scores_and_validates(lab, browser):
         assert "validation-success" in message.get_attribute("class")
         assert "Success! Your notebook passes all the tests." in message.inner_text()
         page.screenshot(path=str(lab.artifacts / "02-answered-validate.png"))
+        assert "without encryption" not in lab.log()  # the kernels that ran and validated said nothing
         page.locator(".jp-Dialog .jp-mod-accept").click()
     finally:
         context.close()

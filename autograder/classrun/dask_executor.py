@@ -182,6 +182,8 @@ class DaskExecutor(Executor):
         if future.status == "finished":
             try:
                 return task_result.loads(future.result(), task.student)
+            except (OSError, TimeoutError):  # the scheduler went away before the result came back
+                return self._scheduler_lost()
             except task_result.Invalid as exc:
                 return lost(task, INVALID, f"the Dask worker's result was refused: {exc}")
             except (TypeError, ValueError) as exc:  # not msgpack data (a pickle): refused unread
@@ -191,14 +193,17 @@ class DaskExecutor(Executor):
             return lost(task, "timed out", f"grading took longer than {self.task_timeout:g} s; "
                                            "its Dask worker was restarted")
         if future.cancelled():  # not by us: the client lost its scheduler
-            self._lost = (f"lost the Dask scheduler at {self.address}; the submissions graded so far "
-                          "are recorded: run the same command again, with the scheduler and workers "
-                          "running, to grade the rest")
-            return None
+            return self._scheduler_lost()
         if isinstance(future.exception(), WorkerDied):
             return lost(task, "grading process died", "grading this submission killed Dask workers "
                                                       "(distributed.scheduler.allowed-failures + 1)")
         return lost(task, "grading error", "the grading task raised on its Dask worker (see that worker's log)")
+
+    def _scheduler_lost(self) -> None:
+        """Stop the run: the scheduler is gone (:class:`SchedulerLost` says so)."""
+        self._lost = (f"lost the Dask scheduler at {self.address}; the submissions graded so far "
+                      "are recorded: run the same command again, with the scheduler and workers "
+                      "running, to grade the rest")
 
     def _enforce_deadlines(self) -> None:
         """Tasks running past ``task_timeout``: cancelled and their workers restarted (the
