@@ -74,11 +74,15 @@ class OverwriteCellsQuietly(OverwriteCells):
                 source = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id).source
             except MissingEntry:
                 source = None
-            released = new_code_cell(source or "")
-            ClearHiddenTests(parent=self)._remove_hidden_test_region(released)
-            if source is not None and cell.source == released.source:
+            if source is not None and cell.source == self.released(source):
                 cell.source = source
         return super().preprocess_cell(cell, resources, index)
+
+    def released(self, source: str) -> str:
+        """``source`` as ``generate_assignment`` releases it: without its hidden tests."""
+        cell = new_code_cell(source)
+        ClearHiddenTests(parent=self)._remove_hidden_test_region(cell)
+        return cell.source
 
 
 class ReexecuteSteps(NbGraderPreprocessor):
