@@ -16,9 +16,11 @@ from autograder.notebook.quiz import GradeQuiz
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 
 c.CourseDirectory.course_id = "reproducible-ml"
-# Each assignment's grading declaration (source/<assignment>/*.grading.json, autograder/notebook/steps.py)
+# Each graded notebook's declaration and derived data (source/<assignment>/*.grading.json and
+# *.expected.json, autograder/assignments.py)
 # stays grader-side: generate_assignment copies everything else in source/<assignment>/.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.grading.json"]
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.grading.json",
+                           "*.expected.json"]
 
 # The gradebook: COURSE_DB_URL (an SQLAlchemy URL, e.g. PostgreSQL) when set, else gradebook.db.
 if from_environment():

@@ -105,3 +105,36 @@ def titles(source: Path, assignment: str) -> dict:
 def columns(source: Path, assignment: str) -> dict:
     """``{test cell grade_id: column heading}`` over every graded notebook of ``assignment``."""
     return {test: graded.column(test) for graded in declared(source, assignment) for test in graded.tests}
+
+
+def derived(source: Path, kind: str, read) -> dict:
+    """``{(assignment, notebook): read(graded)}`` for every graded notebook of ``kind`` in the
+    course, read now (a grader reads its data before any student's kernel starts). A notebook
+    whose data cannot be read maps to the error instead: :func:`found` raises it when that
+    notebook is graded, so it costs that notebook only."""
+    table = {}
+    for assignment in names(source):
+        try:
+            declared_here = declared(source, assignment)
+        except DeclarationError as error:
+            table[assignment, None] = error
+            continue
+        for graded in declared_here:
+            if graded.kind == kind:
+                try:
+                    table[assignment, graded.notebook] = read(graded)
+                except (OSError, ValueError, KeyError) as error:
+                    table[assignment, graded.notebook] = DeclarationError(
+                        graded.expected_path, "(derived)", f"cannot be read ({error}): run "
+                        f"`python -m autograder expected {assignment}`")
+    return table
+
+
+def found(table: dict, resources: dict):
+    """The entry of :func:`derived`'s ``table`` for the notebook nbgrader's ``resources`` name
+    (None if it is not declared); a recorded error is raised."""
+    info = resources.get("nbgrader", {})
+    for key in ((info.get("assignment"), info.get("notebook")), (info.get("assignment"), None)):
+        if isinstance(table.get(key), Exception):
+            raise table[key]
+    return table.get((info.get("assignment"), info.get("notebook")))

@@ -36,8 +36,11 @@ def measured(run) -> tuple:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--expected", type=Path, default=Path(__file__).resolve().parents[1] / "source"
+                        / "reproducibility" / "reproducibility.expected.json",
+                        help="a steps notebook's derived data (default: reproducibility.ipynb's)")
     args = parser.parse_args()
-    data = expected.load()
+    data = expected.load(args.expected)
     decl = steps.declaration(data["declaration"])
     seeds = [decl.task_seed, secrets.randbits(63), secrets.randbits(63)]
     references = expected.references(data, seeds)

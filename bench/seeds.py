@@ -22,8 +22,11 @@ from autograder.notebook import expected, reexecution_seeds  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--expected", type=Path, default=Path(__file__).resolve().parents[1] / "source"
+                        / "reproducibility" / "reproducibility.expected.json",
+                        help="a steps notebook's derived data (default: reproducibility.ipynb's)")
     args = parser.parse_args()
-    data = expected.load()
+    data = expected.load(args.expected)
     batches, seeds, seconds = Counter(), Counter(), []
     original = reexecution_seeds.separating
 
@@ -33,7 +36,7 @@ def main() -> int:
     reexecution_seeds.separating = counted
     for _ in range(args.draws):
         started = time.perf_counter()
-        drawn = reexecution_seeds.draw(data)
+        drawn = reexecution_seeds.draw([data])
         seconds.append(time.perf_counter() - started)
         seeds[len(drawn) - 1] += 1
     print(json.dumps({"draws": args.draws, "batch_size": reexecution_seeds.BATCH,

@@ -10,6 +10,9 @@ from autograder.course.submissions import fill, submit  # noqa: F401 - re-export
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "reproducibility"
+DECLARATION = ROOT / "source" / ASSIGNMENT / "reproducibility.grading.json"
+EXPECTED = ROOT / "source" / ASSIGNMENT / "reproducibility.expected.json"  # derived: test_expected.py
+QUIZ_KEY = ROOT / "source" / ASSIGNMENT / "quiz.expected.json"  # derived: test_quiz.py
 BIN = Path(sys.executable).parent
 
 
@@ -42,7 +45,7 @@ def run_every_notebook(course: Path) -> None:
     whose every grade cell is judged outside the kernel (both of this assignment's). For the
     suites that attack, flood or time the kernel."""
     with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
-        config.write('\nc.SandboxedExecute.no_kernel_for = ""\n')
+        config.write('\nc.SandboxedExecute.run_every_notebook = True\n')
 
 
 def release_notebook(course: Path, name: str = "reproducibility.ipynb") -> Path:

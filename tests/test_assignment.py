@@ -10,7 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from autograder.notebook import expected
-from support import ASSIGNMENT, fill, nbgrader, release_notebook, run_every_notebook, step_scores, submit
+from support import EXPECTED, ASSIGNMENT, fill, nbgrader, release_notebook, run_every_notebook, step_scores, submit
 
 REFERENCE = {
     "step1": "accuracy_scores = []",
@@ -18,7 +18,7 @@ REFERENCE = {
     "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
     "step4": "print(accuracy_scores)",
 }
-SCORES_42 = [v for _, v in expected.load()["outcomes"]["step3"]["names"]["accuracy_scores"][1]]  # derived, test_expected.py
+SCORES_42 = [v for _, v in expected.load(EXPECTED)["outcomes"]["step3"]["names"]["accuracy_scores"][1]]  # derived, test_expected.py
 STEP_TESTS = ["test_step1", "test_step2", "test_step3", "test_step4"]
 
 

@@ -13,21 +13,21 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from autograder.notebook import expected, steps
-from support import ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
+from support import EXPECTED, DECLARATION, ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
 
 STEP5 = "more_scores = [random.randint(0, 10) for _ in range(3)]"
 
 
 def test_the_declaration_stays_out_of_the_release(course_template):
-    assert expected.DECLARATION.is_file()
+    assert DECLARATION.is_file()
     for release in (ROOT / "release" / ASSIGNMENT, course_template / "release" / ASSIGNMENT):
         assert not list(release.glob("*.grading.json"))
 
 
 def test_a_bad_declaration_is_refused():
-    data = json.loads(expected.DECLARATION.read_text(encoding="utf-8"))
+    data = json.loads(DECLARATION.read_text(encoding="utf-8"))
     data["steps"][1]["check"] = {"kind": "seeded-generator", "module": "random"}  # no seed
-    with pytest.raises(ValueError, match="needs"):
+    with pytest.raises(ValueError, match="takes exactly"):
         steps.declaration(data)
     data["steps"][1]["check"] = {"kind": "telepathy"}
     with pytest.raises(ValueError, match="unknown check kind"):
@@ -55,16 +55,14 @@ def five_steps(course_template, tmp_path_factory):
         "imports": ["random"], "reports": ["more_scores"],
         "check": {"kind": "scores", "name": "more_scores", "count": 3, "low": 0, "high": 10}})
     (folder / "reproducibility.grading.json").write_text(json.dumps(declaration), encoding="utf-8")
-    store = course / "expected-five.json"
-    subprocess.run([sys.executable, "-m", "autograder.notebook.expected", "--declaration",
-                    str(folder / "reproducibility.grading.json"), "--store", str(store)],
+    subprocess.run([sys.executable, "-m", "autograder.notebook.expected", ASSIGNMENT], cwd=course,
                    check=True, env=env(), capture_output=True)
     nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
-    reference = expected.load()["reference"]
+    reference = expected.load(EXPECTED)["reference"]
     for student, step5 in {"right": STEP5, "typed_in": f"more_scores = {_draws(42)}",
                            "blank": "raise NotImplementedError()"}.items():
         submit(course, student, fill(release_notebook(course), dict(reference, step5=step5)))
-    nbgrader(course, "autograde", ASSIGNMENT, f"--ReexecuteSteps.expected_file={store}")
+    nbgrader(course, "autograde", ASSIGNMENT)
     return course, step_scores(course)
 
 

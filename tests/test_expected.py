@@ -11,7 +11,9 @@ import subprocess
 
 import pytest
 
+from autograder import assignments
 from autograder.notebook import expected, steps
+from support import ASSIGNMENT, DECLARATION, EXPECTED, ROOT
 
 
 def cpythons():
@@ -31,17 +33,18 @@ def cpythons():
 
 # The running interpreter derives in the first test; the others are the ones worth running.
 OTHERS = {v: p for v, p in cpythons().items() if v != platform.python_version()}
-STORED = expected.load()
+STORED = expected.load(EXPECTED)
 DECL = steps.declaration(STORED["declaration"])
+GRADED = {g.path: g for g in assignments.declared(ROOT / "source", ASSIGNMENT)}[DECLARATION]
 
 
 def test_stored_values_match_a_fresh_derivation():
-    assert STORED == expected.derive()
+    assert STORED == expected.derive(GRADED)
 
 
 def test_stored_values_come_from_the_declaration_and_the_reference_solution():
-    assert STORED["declaration"] == json.loads(expected.DECLARATION.read_text(encoding="utf-8"))
-    solutions = expected.reference_solutions(expected.SOURCE)
+    assert STORED["declaration"] == json.loads(DECLARATION.read_text(encoding="utf-8"))
+    solutions = expected.reference_solutions(GRADED.source_notebook)
     assert STORED["reference"] == {step.id: solutions[step.id] for step in DECL.steps}
     assert sorted(STORED["outcomes"]) == sorted(step.id for step in DECL.steps)
 
@@ -74,4 +77,4 @@ def test_stored_values_agree_with_an_independent_random_computation():
 @pytest.mark.parametrize("version", sorted(OTHERS) or ["none"])
 def test_every_other_cpython_derives_the_same_stream(version):
     print(f"deriving under {len(OTHERS)} other CPythons: {', '.join(sorted(OTHERS))}")
-    assert expected.derive(python=OTHERS[version]) == STORED
+    assert expected.derive(GRADED, python=OTHERS[version]) == STORED

@@ -19,7 +19,7 @@ import pytest
 
 from autograder.notebook import expected
 from autograder.course import feedback
-from support import ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
+from support import EXPECTED, QUIZ_KEY, ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
 
 REFERENCE = {
     "step1": "accuracy_scores = []",
@@ -27,7 +27,7 @@ REFERENCE = {
     "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
     "step4": "print(accuracy_scores)",
 }
-DATA = expected.load()
+DATA = expected.load(EXPECTED)
 
 
 def stored_values(data: dict) -> tuple:
@@ -47,7 +47,7 @@ HAS_QUIZ = (ROOT / "source" / ASSIGNMENT / "quiz.ipynb").exists()
 
 if HAS_QUIZ:
     from autograder.notebook import quiz
-    KEY = quiz.load()
+    KEY = quiz.load(QUIZ_KEY)
     QIDS = sorted(KEY)
 
     def wrong(qid, shift=1):
@@ -99,10 +99,8 @@ def graded(course_template, tmp_path_factory):
         result["quiz"] = pages(course, "quiz")
         # Graded again under a key that differs from the real one on every question.
         other = {"questions": {qid: dict(KEY[qid], answer=wrong(qid, 2)) for qid in QIDS}}
-        key_file = course.parent / "other_key.json"
-        key_file.write_text(json.dumps(other), encoding="utf-8")
-        nbgrader(course, "autograde", ASSIGNMENT, "--force", "--student=x_*",
-                 f"--GradeQuiz.key_file={key_file}")
+        (course / "source" / ASSIGNMENT / QUIZ_KEY.name).write_text(json.dumps(other), encoding="utf-8")
+        nbgrader(course, "autograde", ASSIGNMENT, "--force", "--student=x_*")
         feedback.generate(course, ASSIGNMENT, students={s for s in STUDENTS if s.startswith("x_")})
         result["quiz_other_key"] = pages(course, "quiz")
     return result

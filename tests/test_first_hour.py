@@ -5,7 +5,7 @@ import sys
 
 from autograder.course.submissions import hand_in
 from autograder.notebook import expected
-from support import ASSIGNMENT, env
+from support import EXPECTED, ASSIGNMENT, env
 
 
 def grade(course, *args, **extra_env):
@@ -14,7 +14,7 @@ def grade(course, *args, **extra_env):
 
 
 def test_unsandboxed_grading_says_so_on_screen_in_the_log_and_in_the_report(course):
-    hand_in(course, "ada", expected.load()["reference"])
+    hand_in(course, "ada", expected.load(EXPECTED)["reference"])
     run = grade(course, ASSIGNMENT, AUTOGRADER_SANDBOX="off")
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "GRADING RUNS UNSANDBOXED (AUTOGRADER_SANDBOX=off)" in run.stderr  # before the workers start
@@ -25,7 +25,7 @@ def test_unsandboxed_grading_says_so_on_screen_in_the_log_and_in_the_report(cour
 
 
 def test_a_sandboxed_run_says_nothing_of_the_kind(course):
-    hand_in(course, "ada", expected.load()["reference"])
+    hand_in(course, "ada", expected.load(EXPECTED)["reference"])
     run = grade(course, ASSIGNMENT)
     assert run.returncode == 0 and "UNSANDBOXED" not in run.stderr + run.stdout
     report = json.loads((course / "exports" / "grading_report.json").read_text(encoding="utf-8"))
@@ -45,7 +45,7 @@ def test_no_checksum_warning_for_hidden_tests_only_for_a_real_edit(course):
     """Every test cell's hidden tests were removed at release: that is no change to report.
     A student's edit of a test cell still is, and the cell is restored."""
     from support import fill, nbgrader, release_notebook, submit
-    answers = expected.load()["reference"]
+    answers = expected.load(EXPECTED)["reference"]
     hand_in(course, "ada", answers)
     edited = fill(release_notebook(course), dict(answers, test_step1="pass  # edited"))
     hand_in(course, "ben", answers)

@@ -18,10 +18,10 @@ import pytest
 
 from autograder.notebook import expected, steps
 from autograder.notebook.reexecute import Limits, run_isolated
-from support import (ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, run_every_notebook,
+from support import (EXPECTED, ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, run_every_notebook,
                      step_scores, submit)
 
-DATA = expected.load()
+DATA = expected.load(EXPECTED)
 DECL = steps.declaration(DATA["declaration"])
 REFERENCE = DATA["reference"]
 

@@ -56,8 +56,8 @@ def hostile_cases(course: Path) -> dict:
             "step1": ("accuracy_scores = []\n"
                       f"print(open({str(course / 'source' / ASSIGNMENT / 'reproducibility.ipynb')!r}).read())\n"),
             "step2": ("import random\nrandom.seed(42)\n"
-                      f"print(open({str(ROOT / 'autograder' / 'expected.json')!r}).read())\n"
-                      f"print(open({str(ROOT / 'autograder' / 'quiz_key.json')!r}).read())\n")},
+                      f"print(open({str(ROOT / 'source' / ASSIGNMENT / 'reproducibility.expected.json')!r}).read())\n"
+                      f"print(open({str(ROOT / 'source' / ASSIGNMENT / 'quiz.expected.json')!r}).read())\n")},
             {3, 4}, ["sandbox"]),
         "fork_loop": ({"step1": (  # bounded: 300 children that each sleep and exit
             "accuracy_scores = []\nimport os, time\n"
@@ -241,7 +241,7 @@ def test_reexecution_sees_no_course_file_and_runs_unprivileged():
         assert sandbox.UID_BASE <= int(uid) < sandbox.UID_BASE + sandbox.UID_SPAN
     assert "source" not in run.report["stdout"] and "gradebook.db" not in run.report["stdout"]
     assert "'autograder'" in run.report["stdout"]  # only harness.py is bound in there
-    run = run_cells([f"print(open({str(ROOT / 'autograder' / 'expected.json')!r}).read())"], 42)
+    run = run_cells([f"print(open({str(ROOT / 'source' / ASSIGNMENT / 'reproducibility.expected.json')!r}).read())"], 42)
     assert run.report["error"]["type"] == "FileNotFoundError"
 
 

@@ -75,7 +75,7 @@ def make_class(course: Path) -> None:
     (course / "submitted" / "linked_folder").mkdir()
     (course / "submitted" / "linked_folder" / ASSIGNMENT).symlink_to(course / "source" / ASSIGNMENT)
     extra = honest_copy(course, "extra_links", HONEST["ada"])
-    (extra / "quiz_key.json").symlink_to(ROOT / "autograder" / "notebook" / "quiz_key.json")
+    (extra / "quiz.expected.json").symlink_to(ROOT / "source" / ASSIGNMENT / "quiz.expected.json")
     (extra / "gradebook.db").symlink_to(course / "gradebook.db")
     (honest_copy(course, "dev_zero", HONEST["ada"]) / "zero").symlink_to("/dev/zero")
     deep = b'{"cells": [], "metadata": {"x": ' + b"[" * 20000 + b"]" * 20000 + b'}, "nbformat": 4}'

@@ -29,8 +29,8 @@ from packaging.requirements import Requirement
 from autograder.course import kit, lock
 from browser_support import REPO, StudentLab
 
-QUIZ_KEY = json.loads((REPO / "autograder" / "notebook" / "quiz_key.json").read_text())
-EXPECTED = json.loads((REPO / "autograder" / "notebook" / "expected.json").read_text())
+QUIZ_KEY = json.loads((REPO / "source" / "reproducibility" / "quiz.expected.json").read_text())
+EXPECTED = json.loads((REPO / "source" / "reproducibility" / "reproducibility.expected.json").read_text())
 SOURCE = REPO / "source" / "reproducibility"
 
 
@@ -112,7 +112,7 @@ def test_the_secret_list_is_derived_from_the_instructors_files():
         assert known[f"solution of quiz.ipynb:{question}"] == f'{question}="{entry["answer"]}"'
     hidden = [what for what in known if what.startswith("hidden test of reproducibility.ipynb:test_step")]
     assert len(hidden) >= 4
-    for data in ("autograder/notebook/expected.json", "autograder/notebook/quiz_key.json"):
+    for data in ("source/reproducibility/reproducibility.expected.json", "source/reproducibility/quiz.expected.json"):
         assert any(what.startswith(f"grader data from {data} #") for what in known), data
     # The coding steps' reference code is taught in lesson 01, so it is not on the list.
     assert not any(what.startswith("solution of reproducibility.ipynb") for what in known)
@@ -163,16 +163,16 @@ PLANTS = {
         lambda f: _put(f, "notebooks/01_why_reproducibility.ipynb", _notebook_with_cell(
             f["notebooks/01_why_reproducibility.ipynb"], "print(expected)",
             [nbformat.v4.new_output("stream", name="stdout",
-                                    text=(REPO / "autograder" / "notebook" / "expected.json").read_text())])),
-        "grader data from autograder/notebook/expected.json"),
+                                    text=(REPO / "source" / "reproducibility" / "reproducibility.expected.json").read_text())])),
+        "grader data from source/reproducibility/reproducibility.expected.json"),
     "expected.json shipped": (
-        lambda f: _put(f, "lab/expected.json", (REPO / "autograder" / "notebook" / "expected.json").read_bytes()),
+        lambda f: _put(f, "lab/expected.json", (REPO / "source" / "reproducibility" / "reproducibility.expected.json").read_bytes()),
         "instructor or grader-side file"),
     "the quiz key pasted into the practice helper": (
         lambda f: _put(f, "release/reproducibility/practice.py",
                        f["release/reproducibility/practice.py"] + b"\nKEY = '''"
-                       + (REPO / "autograder" / "notebook" / "quiz_key.json").read_bytes() + b"'''\n"),
-        "grader data from autograder/notebook/quiz_key.json"),
+                       + (REPO / "source" / "reproducibility" / "quiz.expected.json").read_bytes() + b"'''\n"),
+        "grader data from source/reproducibility/quiz.expected.json"),
     "the instructor's nbgrader_config.py": (
         lambda f: _put(f, "nbgrader_config.py", (REPO / "nbgrader_config.py").read_bytes()),
         "instructor or grader-side file"),

@@ -13,8 +13,9 @@ import pytest
 
 from autograder.notebook import expected, reexecution_seeds, steps
 from autograder.notebook.preprocessors import ReexecuteSteps
+from support import EXPECTED
 
-DATA = expected.load()
+DATA = expected.load(EXPECTED)
 DECL = steps.declaration(DATA["declaration"])
 REGRADES = 20
 
@@ -101,7 +102,7 @@ def test_every_run_has_secret_seeds_that_fail_each_declared_mistake():
     mistakes = {(step.id, name) for step in DECL.steps for name, _ in step.mistakes}
     assert mistakes  # the assignment declares some
     for _ in range(5):
-        seeds = reexecution_seeds.draw(DATA)
+        seeds = reexecution_seeds.draw([DATA])
         assert seeds[0] == DECL.task_seed and len(seeds) == len(set(seeds)) >= 1 + DECL.secret_seeds
         told = reexecution_seeds.separating(DATA, seeds[1:])
         assert set().union(*told.values()) == mistakes
@@ -113,4 +114,4 @@ def test_a_declared_mistake_no_seed_tells_apart_is_an_error():
     step = next(s for s in data["declaration"]["steps"] if s.get("mistakes"))
     step["mistakes"] = [{"name": "the reference itself", "cell": data["reference"][step["id"]]}]
     with pytest.raises(RuntimeError, match="the reference itself"):
-        reexecution_seeds.draw(data)
+        reexecution_seeds.draw([data])

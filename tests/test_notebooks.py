@@ -15,7 +15,7 @@ from nbformat.v4 import new_code_cell
 
 from autograder.course import kit
 from autograder.notebook import expected
-from support import ASSIGNMENT, ROOT, fill, nbgrader
+from support import EXPECTED, QUIZ_KEY, ASSIGNMENT, ROOT, fill, nbgrader
 
 NOTEBOOKS = sorted(p for folder in ("source", "release", "notebooks") for p in (ROOT / folder).rglob("*.ipynb")
                    if ".ipynb_checkpoints" not in p.parts)
@@ -48,7 +48,7 @@ def test_release_holds_no_solutions_hidden_tests_or_expected_values():
     """The lesson may teach the code in prose; the answer cells must come blank, and neither the
     markers nor the seed-42 scores may appear anywhere: not in the notebooks, not in the helpers
     released beside them (checks.py, practice.py), which the kit's secret scan passes too."""
-    data = expected.load()
+    data = expected.load(EXPECTED)
     seed_42_scores = [value for _, value in data["outcomes"]["step3"]["names"]["accuracy_scores"][1]]
     assert len(seed_42_scores) == 5
     released = files(ROOT / "release" / ASSIGNMENT)
@@ -72,7 +72,7 @@ def test_the_kit_scan_catches_a_secret_pasted_into_checks_py():
     cells = nbformat.read(ROOT / "source" / ASSIGNMENT / "reproducibility.ipynb", as_version=4).cells
     hidden = next(kit.HIDDEN.findall(c.source)[0] for c in cells
                   if c.metadata.get("nbgrader", {}).get("grade_id") == "test_step3")
-    answer = quiz.load()["q01"]["answer"]
+    answer = quiz.load(QUIZ_KEY)["q01"]["answer"]
     checks_py = (RELEASE / "checks.py").read_bytes()
     for planted, finding in ((hidden, "hidden test of reproducibility.ipynb:test_step3"),
                              (f"ANSWER = {{'q01': '{answer}'}}\nq01 = '{answer}'", "solution of quiz.ipynb:q01")):

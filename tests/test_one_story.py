@@ -18,9 +18,9 @@ from nbgrader.api import Gradebook
 
 from autograder.course.submissions import hand_in
 from autograder.notebook import expected
-from support import ASSIGNMENT, env, nbgrader
+from support import EXPECTED, ASSIGNMENT, env, nbgrader
 
-REFERENCE = expected.load()["reference"]
+REFERENCE = expected.load(EXPECTED)["reference"]
 ROSTER = "student_id,name,lms_id,sis_user_id,sis_login_id,section\n" + "".join(
     f"{s},{s.title()},{n},,,A\n" for n, s in enumerate(("honest", "broken", "partial"), start=1))
 # student -> (CSV status, points recorded)

@@ -21,16 +21,18 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.notebook import quiz
+from traitlets.config import Config
+
+from autograder import assignments
+from autograder.notebook import expected, quiz
 from autograder.course import submissions
-from autograder.notebook.expected import SOURCE as STEP_SOURCE
 from autograder.notebook.expected import reference_solutions
-from support import ASSIGNMENT, env, nbgrader, step_scores
+from support import EXPECTED, QUIZ_KEY, ASSIGNMENT, env, nbgrader, step_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIZ_SOURCE = ROOT / "source" / ASSIGNMENT / "quiz.ipynb"
 REPO_RELEASE = ROOT / "release" / ASSIGNMENT
-KEY = quiz.load()
+KEY = quiz.load(QUIZ_KEY)
 QIDS = [f"q{n:02d}" for n in range(1, 11)]
 STEPS = ("step1", "step2", "step3", "step4")
 
@@ -139,8 +141,8 @@ def graded(tmp_path_factory, course_template):
     students (quiz answers all wrong, unanswered or invalid) are graded again, in one run, under
     a different key, while x_tamper's kernel rewrites that key file."""
     course = shutil.copytree(course_template, tmp_path_factory.mktemp("quiz") / "course")
-    key_file = course.parent / "other_key.json"
-    reference = reference_solutions(STEP_SOURCE)
+    key_file = course / "source" / ASSIGNMENT / "quiz.expected.json"  # the course's key
+    reference = reference_solutions(EXPECTED.with_name('reproducibility.ipynb'))
     students = dict(STUDENTS, x_tamper=(tamper(key_file), WRONG))
     answers = {"reference": {s: reference[s] for s in STEPS}, "blank": {}}
     for student, (steps, cells) in students.items():
@@ -154,7 +156,7 @@ def graded(tmp_path_factory, course_template):
     other_key = {"questions": {qid: dict(KEY[qid], answer=wrong(qid, 2)) for qid in QIDS}}
     key_file.write_text(json.dumps(other_key), encoding="utf-8")
     # one run for both (x_*): each nbgrader process costs seconds
-    nbgrader(course, "autograde", ASSIGNMENT, "--force", "--student=x_*", f"--GradeQuiz.key_file={key_file}")
+    nbgrader(course, "autograde", ASSIGNMENT, "--force", "--student=x_*")
     nbgrader(course, "generate_feedback", ASSIGNMENT, "--force", "--student=x_*")
     second = {student: (course / "feedback" / student / ASSIGNMENT / "quiz.html").read_text(encoding="utf-8")
               for student in first}
@@ -162,8 +164,7 @@ def graded(tmp_path_factory, course_template):
     # Once more without the sandbox, so that x_tamper's kernel really reaches the key file: the
     # grader must have read the key before that kernel ran (x_wrong is graded after it).
     unsandboxed = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force", "--student=x_[tw]*",
-         f"--GradeQuiz.key_file={key_file}"], cwd=course, env=env(AUTOGRADER_SANDBOX="off"),
+        [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force", "--student=x_[tw]*"], cwd=course, env=env(AUTOGRADER_SANDBOX="off"),
         capture_output=True, text=True)
     assert unsandboxed.returncode == 0, unsandboxed.stderr[-3000:]
     return {"course": course, "scores": scores, "feedback": first, "feedback_other_key": second,
@@ -235,12 +236,12 @@ def test_a_key_rewritten_from_the_kernel_is_not_used(graded):
 
 def test_the_key_is_read_once_before_any_kernel_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(quiz, "_KEYS", {})
-    key_file = tmp_path / "key.json"
-    key_file.write_text(quiz.dumps(KEY), encoding="utf-8")
-    first = quiz.GradeQuiz(key_file=str(key_file))  # nbgrader builds it before the kernel starts
-    key_file.write_text(quiz.dumps({qid: dict(KEY[qid], answer=wrong(qid)) for qid in QIDS}),
-                        encoding="utf-8")
-    assert first.key == quiz.GradeQuiz(key_file=str(key_file)).key == KEY
+    folder = shutil.copytree(QUIZ_KEY.parent, tmp_path / "source" / ASSIGNMENT)
+    config = Config({"CourseDirectory": {"root": str(tmp_path)}})
+    first = quiz.GradeQuiz(config=config)  # nbgrader builds it before the kernel starts
+    (folder / QUIZ_KEY.name).write_text(json.dumps({"questions": {qid: dict(KEY[qid], answer=wrong(qid)) for qid in QIDS}}),
+                                        encoding="utf-8")
+    assert first.quizzes[ASSIGNMENT, "quiz"][1] == quiz.GradeQuiz(config=config).quizzes[ASSIGNMENT, "quiz"][1] == KEY
 
 
 def test_step_and_quiz_scores_are_independent(graded):
@@ -297,21 +298,22 @@ def test_no_verdict_on_a_wrong_or_blank_answer_depends_on_the_key():
     answers = [None, "", 'q01 = ""', 'q01 = "e"', "q01 = 3", 'q01 = "', 'q01 = "abcd"'] + \
               [f'q01 = "{x}"' for x in "ABCD"]
     for source in answers:
-        verdicts = {key: quiz.judge("q01", source, {"answer": key, "letters": "ABCD"}) for key in "ABCD"}
+        verdicts = {key: quiz.judge("q01", source, {"answer": key, "letters": "ABCD"}, "Question 1") for key in "ABCD"}
         not_correct = {key: v.message for key, v in verdicts.items() if not v.passed}
         assert len(set(not_correct.values())) <= 1, (source, not_correct)
 
 
 def test_invalid_letter_message_names_the_valid_letters():
-    verdict = quiz.judge("q03", 'q03 = "x"', {"answer": "A", "letters": "ABCD"})
+    verdict = quiz.judge("q03", 'q03 = "x"', {"answer": "A", "letters": "ABCD"}, "Question 3")
     assert not verdict.passed and "A, B, C, D" in verdict.message
 
 
 # ------------------------------------------------------------------ the key and the notebook
 
 def test_key_matches_the_source_notebook():
-    assert quiz.dumps(quiz.derive()) == quiz.STORE.read_text(encoding="utf-8"), \
-        "run: python -m autograder.notebook.quiz"
+    graded = next(g for g in assignments.declared(QUIZ_KEY.parents[1], ASSIGNMENT) if g.kind == "quiz")
+    assert expected.dumps(expected.derive(graded)) == QUIZ_KEY.read_text(encoding="utf-8"), \
+        "run: python -m autograder expected"
 
 
 def test_ten_questions_with_levels_and_four_options():
@@ -368,7 +370,7 @@ def test_release_is_generated_and_in_sync(course_template):
 def test_release_holds_no_quiz_answer():
     from nbgrader.utils import compute_checksum
     texts = release_texts(REPO_RELEASE)
-    assert "quiz_key.json" not in texts and not (REPO_RELEASE / "autograder").exists()
+    assert "expected.json" not in texts and not (REPO_RELEASE / "autograder").exists()
     order = "".join(KEY[qid]["answer"] for qid in QIDS)
     for name, text in texts.items():
         assert order not in text and order.lower() not in text, name

@@ -21,9 +21,9 @@ from nbgrader.api import Gradebook
 from autograder.notebook import expected, reexecution_seeds
 from autograder.classrun import receipt
 from autograder.course.submissions import hand_in
-from support import ASSIGNMENT, ROOT, env, nbgrader, release_notebook
+from support import EXPECTED, ASSIGNMENT, ROOT, env, nbgrader, release_notebook
 
-REFERENCE = expected.load()["reference"]
+REFERENCE = expected.load(EXPECTED)["reference"]
 STUDENTS = {
     "ada": REFERENCE,
     "ben": dict(REFERENCE, step2="import random"),

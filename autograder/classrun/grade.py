@@ -114,6 +114,7 @@ class ClassRun:
         if coursedir.directory_structure != "{nbgrader_step}/{student_id}/{assignment_id}":
             raise Fatal(f"unsupported CourseDirectory.directory_structure {coursedir.directory_structure!r}")
         self.db_url, self.course_id = coursedir.db_url, coursedir.course_id
+        checked(Path(coursedir.root, coursedir.source_directory), self.assignment)
         database.prepare(self.db_url, self.course_id)
         try:
             self.snapshot = task.snapshot(self.course, self.assignment, self.app)
@@ -422,6 +423,19 @@ def sweep(autograded: Path, assignment: str) -> None:
         for leftover in Path(student.path).glob(f".{assignment}.*-*"):
             if leftover.name.startswith((f".{assignment}.tmp-", f".{assignment}.old-")):
                 shutil.rmtree(leftover, ignore_errors=True)
+
+
+def checked(source: Path, assignment: str) -> None:
+    """Refuse (:class:`Fatal`) to grade ``assignment`` when a declaration of it is malformed,
+    names a cell its notebook lacks, or its derived data is missing or stale: before anything
+    is written."""
+    from .. import assignments
+    from ..notebook import expected
+    try:
+        for graded in assignments.declared(source, assignment):
+            expected.checked(graded)
+    except assignments.DeclarationError as error:
+        raise Fatal(f"nothing was graded: {error}") from None
 
 
 def main(argv=None) -> int:

@@ -24,7 +24,8 @@ import time
 import traceback
 from pathlib import Path
 
-from ..notebook import reexecution_seeds
+from .. import assignments
+from ..notebook import expected, reexecution_seeds
 from . import receipt, report
 
 PACKAGE = Path(__file__).resolve().parent
@@ -110,6 +111,9 @@ def snapshot(course: Path, assignment: str, app=None) -> dict:
             path = Path(name)
             if path.is_file() and not path.is_symlink():
                 source[str(path.relative_to(source_dir))] = path.read_bytes()
+    for graded in assignments.declared(Path(coursedir.root, coursedir.source_directory), assignment):
+        for path in (graded.path, graded.expected_path):  # grader-side: generate_assignment ignores them
+            source[path.name] = path.read_bytes()
     config = (course / CONFIG).read_text(encoding="utf-8") if (course / CONFIG).is_file() else ""
     extra = b"\0".join([config.encode(), gradebook_rows_text(gradebook)] + [
         k.encode() + hashlib.sha256(source[k]).digest() for k in sorted(source)])
@@ -231,6 +235,8 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds) -> dict
 
     app = course_app(root, assignment, db_url=f"sqlite:///{db}", student=student)
     seeds = list(seeds) if seeds is not None else reexecution_seeds.draw(
+        [expected.load(graded.expected_path) for graded in assignments.declared(source.parent, source.name)
+         if graded.kind == "steps"],
         key=bytes.fromhex(snapshot["seed_key"]), submission=files_hash(files).encode())
     app.config.ReexecuteSteps.seeds = seeds
     records = Records()

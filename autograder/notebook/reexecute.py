@@ -92,14 +92,15 @@ def _limit(limits: Limits, nproc: bool = True):
 
 
 def run_cells(cells, seed: int, limits: Limits = Limits(), python: str = sys.executable,
-              wrapper=None, report=()) -> Run:
+              wrapper=None, report=(), preload=()) -> Run:
     """Run ``cells`` (sources) in order, seeded with ``seed``, the way a student's run goes
     (:func:`run_isolated`)."""
     task = {"before": {"seed": seed}, "cells": list(cells), "report": list(report)}
-    return run_isolated([task], limits, python, wrapper)[0]
+    return run_isolated([task], limits, python, wrapper, preload)[0]
 
 
-def run_isolated(tasks, limits: Limits = Limits(), python: str = sys.executable, wrapper=None) -> list:
+def run_isolated(tasks, limits: Limits = Limits(), python: str = sys.executable, wrapper=None,
+                 preload=()) -> list:
     """Run a student's ``tasks`` in one sandboxed process that never reads them: each runs in a
     child forked from it before any student code ran, which alone reads its task (see
     :mod:`autograder.notebook.harness`), and the next task is sent only once the last one's
@@ -108,10 +109,11 @@ def run_isolated(tasks, limits: Limits = Limits(), python: str = sys.executable,
     A :class:`Run` per task, or None for a task not run because one before it with the same
     ``group`` handed no report over. When the shared process itself fails (its children run the
     student's code: one may kill or stop it), this task and the rest each run alone, in a process
-    of their own, so that a task costs only itself."""
+    of their own, so that a task costs only itself. ``preload`` names modules the process imports
+    before any task (each forked task starts with them loaded)."""
     if not tasks:
         return []
-    runs, ended, served = [], set(), _Served(limits, python, wrapper)
+    runs, ended, served = [], set(), _Served(limits, python, wrapper, preload)
     try:
         for task in tasks:
             if task.get("group") in ended:
@@ -119,7 +121,7 @@ def run_isolated(tasks, limits: Limits = Limits(), python: str = sys.executable,
                 continue
             found = served.run(task) if served.alive else None
             if found is None:
-                alone = _Served(limits, python, wrapper)
+                alone = _Served(limits, python, wrapper, preload)
                 try:
                     found = alone.run(task)
                     run = alone.failed() if found is None else _task_run(found, task)
@@ -144,7 +146,8 @@ def _task_run(found: dict, task: dict) -> Run:
     return Run(None if why else [report], 0, False, False, "", why)
 
 
-def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wrapper=None) -> Run:
+def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wrapper=None,
+              preload=()) -> Run:
     """Run the harness ``tasks`` (the grader's own reference runs; see
     :mod:`autograder.notebook.harness`, mode ``batch``) one after the other in one fresh
     interpreter: a :class:`Run` holding a report per task.
@@ -152,7 +155,7 @@ def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wr
     ``wrapper`` is an argv prefix placed before the interpreter; None (the default) means the
     course sandbox (:func:`autograder.notebook.sandbox.command`), ``()`` means none. The job goes in on
     stdin (never on a command line, which ``/proc`` shows to the sandbox)."""
-    with _Process(limits, python, wrapper, "batch") as process:
+    with _Process(limits, python, wrapper, "batch", preload) as process:
         job_path, out_path = process.scratch / "job.json", process.scratch / "stdout"
         job_path.write_bytes(process.header + json.dumps(list(tasks)).encode("utf-8"))
         with open(job_path, "rb") as job_in, open(out_path, "w+b") as out:
@@ -174,12 +177,12 @@ class _Process:
     """One fresh ``python -I harness.py`` in the course sandbox (or ``wrapper``), its scratch
     folder, its token and its header line (see :mod:`autograder.notebook.harness`)."""
 
-    def __init__(self, limits: Limits, python: str, wrapper, mode_name: str):
+    def __init__(self, limits: Limits, python: str, wrapper, mode_name: str, preload=()):
         self.limits, self.python, self.wrapper = limits, python, wrapper
         self.token = secrets.token_hex(16)
         self.mode = sandbox.warn_if_unsandboxed() if wrapper is None else None
         self.header = (json.dumps({
-            "token": self.token, "mode": mode_name,
+            "token": self.token, "mode": mode_name, "preload": list(preload),
             "limits": {"output_chars": limits.output_bytes, "seconds": limits.seconds,
                        "processes": limits.processes, "memory_mb": limits.memory_mb,
                        "sandboxed": bool(self.mode and self.mode.sandboxed)}}) + "\n").encode("utf-8")
@@ -231,8 +234,8 @@ class _Served(_Process):
     """A harness in mode ``serve``: one task at a time, each outcome read before the next task
     is written."""
 
-    def __init__(self, limits: Limits, python: str, wrapper):
-        super().__init__(limits, python, wrapper, "serve")
+    def __init__(self, limits: Limits, python: str, wrapper, preload=()):
+        super().__init__(limits, python, wrapper, "serve", preload)
         self.alive, self._timed_out, self._malformed = True, False, None
         self.start(stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._send(self.header)
@@ -311,7 +314,8 @@ GENERATOR_WORDS, WORD = 625, 1 << 32
 MAX_TEXT, MAX_ITEMS, MAX_DEPTH = 20000, 10000, 8
 MAX_NODES = 100000  # per value: the harness's 10 000, plus the "too large" leaves it may add
 _SCALARS = {"int": int, "bool": bool, "none": type(None), "float": str, "str": str, "module": str,
-            "other": str}
+            "other": str, "generator": str}
+_DTYPE = 16  # a numpy dtype's ``str`` (e.g. "<i8") is at most this long
 
 
 def parse_reports(stdout: bytes, token: str, tasks) -> tuple:
@@ -413,6 +417,14 @@ def _check_value(value, budget, depth=0):
     elif kind in ("list", "tuple") and type(payload) is list and len(payload) <= MAX_ITEMS:
         for item in payload:
             _check_value(item, budget, depth + 1)
+    elif kind == "ndarray" and type(payload) is list and len(payload) == 3 and _text(payload[0], _DTYPE) \
+            and type(payload[1]) is list and len(payload[1]) <= MAX_DEPTH \
+            and all(type(n) is int and n >= 0 for n in payload[1]) \
+            and type(payload[2]) is list and len(payload[2]) <= MAX_ITEMS:
+        for item in payload[2]:
+            _check_value(item, budget, depth + 1)
+    elif kind == "npscalar" and type(payload) is list and len(payload) == 2 and _text(payload[0], _DTYPE):
+        _check_value(payload[1], budget, depth + 1)
     elif kind == "dict" and type(payload) is list and len(payload) <= MAX_ITEMS:
         for pair in payload:
             if type(pair) is not list or len(pair) != 2 or not _text(pair[0], MAX_TEXT):

@@ -1,4 +1,4 @@
-"""The seeds of one grading run: the assignment's task seed, then secret seeds from OS entropy.
+"""The seeds of one grading run: the task seed of each steps notebook, then secret seeds.
 
 The secret seeds are drawn fresh for every graded submission (never stored in the course, never
 passed to a student's process: it gets the generator's *state* only), so no submission can know
@@ -25,7 +25,7 @@ import sys
 from itertools import count
 from pathlib import Path
 
-from . import expected, steps
+from . import steps
 from .reexecute import Limits, run_tasks
 
 BATCH = 16        # candidate seeds run per process
@@ -47,19 +47,28 @@ def course_key(path: Path) -> bytes:
     return course_key(path)
 
 
-def draw(data: dict = None, limits: Limits = Limits(), python: str = sys.executable,
+def draw(datas, limits: Limits = Limits(), python: str = sys.executable,
          key: bytes = None, submission: bytes = b"") -> list:
-    """``[task_seed, secret, ...]`` for the declaration in ``data`` (default: ``expected.json``);
-    with ``key``, a function of ``key`` and ``submission`` (bytes that name the submission)."""
-    data = data or expected.load()
-    decl = steps.declaration(data["declaration"])
+    """The seeds of a grading run for the steps notebooks whose derived data ``datas`` lists (an
+    assignment's): their task seeds, then secret seeds, so that every declared mistake of each
+    fails under some secret seed and each gets at least its declared number of secret seeds
+    (every notebook runs under every seed, its own task seed being the one whose messages may
+    quote values). With ``key``, a function of ``key`` and ``submission`` (bytes that name the
+    submission)."""
+    decls = [steps.declaration(data["declaration"]) for data in datas]
     candidates = _candidates(key, submission)
-    seeds = [decl.task_seed]
-    left = {(step.id, name) for step in decl.steps for name, _ in step.mistakes}
+    seeds = list(dict.fromkeys(decl.task_seed for decl in decls))
+    secrets_wanted = max([decl.secret_seeds for decl in decls], default=0)
+    left = {(n, step.id, name) for n, decl in enumerate(decls) for step in decl.steps for name, _ in step.mistakes}
     for _ in range(MAX_BATCHES):
         if not left:
             break
-        batch = separating(data, _fresh(candidates, seeds, BATCH), limits, python)
+        fresh = _fresh(candidates, seeds, BATCH)
+        batch = {seed: set() for seed in fresh}
+        for n, data in enumerate(datas):
+            if any(step.mistakes for step in decls[n].steps):
+                for seed, told in separating(data, fresh, limits, python).items():
+                    batch[seed] |= {(n, *mistake) for mistake in told}
         while left:  # the candidate failing the most mistakes still left, first
             seed = max(batch, key=lambda candidate: len(batch[candidate] & left))
             if not batch[seed] & left:
@@ -69,7 +78,8 @@ def draw(data: dict = None, limits: Limits = Limits(), python: str = sys.executa
     if left:
         raise RuntimeError("no secret seed among %d candidates tells these declared mistakes apart "
                            "from the reference: %s" % (BATCH * MAX_BATCHES, sorted(left)))
-    return seeds + _fresh(candidates, seeds, 1 + decl.secret_seeds - len(seeds))
+    secret = len(seeds) - len(set(decl.task_seed for decl in decls))
+    return seeds + _fresh(candidates, seeds, max(0, secrets_wanted - secret))
 
 
 def _candidates(key, submission: bytes):
@@ -98,10 +108,10 @@ def separating(data: dict, candidates: list, limits: Limits = Limits(), python: 
     reference = data["reference"]
     jobs = [(seed, step, name, cell) for seed in candidates for step in decl.steps if step.mistakes
             for name, cell in ((None, reference[step.id]), *step.mistakes)]
-    tasks = [steps.reference_task(step, reference, seed, cell, snapshot=name is None)
+    tasks = [steps.reference_task(decl, step, reference, seed, cell, snapshot=name is None)
              for seed, step, name, cell in jobs]
     limits = dataclasses.replace(limits, output_bytes=max(limits.output_bytes, len(tasks) << 16))
-    run = run_tasks(tasks, limits, python=python)
+    run = run_tasks(tasks, limits, python=python, preload=decl.preload)
     if run.failure:
         raise RuntimeError("the declared mistakes could not be run: %s" % run.failure)
     told, references = {seed: set() for seed in candidates}, {}
