@@ -28,10 +28,9 @@ import urllib.request
 import psutil
 import pytest
 from services import STARTUP_SECONDS, DaskCluster, dask_cluster, stop  # noqa: F401 - pytest fixture
-from support import ASSIGNMENT, ROOT, env, nbgrader, run_every_notebook, step_scores
+from support import ASSIGNMENT, ROOT, env, hand_in, nbgrader, run_every_notebook, step_scores, submit
 
 from autograder.course.demo import example_answers
-from autograder.course.submissions import hand_in, submit
 
 CLASS = {k: v for k, v in json.loads((ROOT / "examples" / "example_class.json").read_text()).items()
          if not k.startswith("_")}

@@ -13,8 +13,7 @@ import shutil
 import pytest
 
 from autograder.course import demo
-from autograder.course.submissions import hand_in
-from support import ASSIGNMENT, ROOT, nbgrader, step_scores
+from support import ASSIGNMENT, ROOT, hand_in, nbgrader, step_scores
 
 # example student -> the steps whose points they keep (what each submission is there to show)
 STORIES = {

@@ -15,11 +15,10 @@ import sys
 from nbgrader.api import Gradebook
 from services import postgres  # noqa: F401 - pytest fixture
 from sqlalchemy import create_engine, text
-from support import ASSIGNMENT, ROOT, env, nbgrader
+from support import ASSIGNMENT, ROOT, env, hand_in, nbgrader, submit
 
 from autograder.classrun import database
 from autograder.course.demo import example_answers
-from autograder.course.submissions import hand_in, submit
 
 COURSE_ID = "reproducible-ml"
 CLASS = {k: v for k, v in json.loads((ROOT / "examples" / "example_class.json").read_text()).items()
