@@ -97,7 +97,7 @@ def main(root: Path = ROOT) -> int:
             continue
         copy_example_class(course, assignment, students)
         exports = Path("exports") / assignment
-        print(f"\n{assignment}: autograding {len(students)} example submissions in {course} ...", flush=True)
+        print(f"\n{assignment}: Autograding {len(students)} example submissions in {course} ...", flush=True)
         graded = grade.main([assignment, "--force", "--course", str(course), "--csv", str(exports / "grades.csv"),
                              "--report", str(exports / "grading_report.json"), "--log", str(exports / "grade.log")])
         pages = feedback.generate(course, assignment)
