@@ -18,7 +18,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="in demo-course/: release, autograde the example class, print the grades")
-    sub.add_parser("release", help="regenerate release/ from source/ with nbgrader")
+    sub.add_parser("release", help="regenerate release/ from source/ with nbgrader: every assignment")
     grade.add_arguments(sub.add_parser(
         "grade", help="autograde every submission in parallel; grades CSV + JSON report"))
     verify.add_arguments(sub.add_parser(
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     if args.command == "demo":
         return demo.main()
     if args.command == "release":
-        demo.nbgrader("generate_assignment", demo.ASSIGNMENT, "--force")
+        demo.release_all()
         return 0
     if args.command == "grade":
         return grade.run(args)

@@ -37,7 +37,7 @@ MODES = ("stock", "local", "dask")
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from autograder.course.demo import example_answers  # noqa: E402
+from autograder.course.demo import example_class  # noqa: E402
 from profile_submission import busy_cpu_seconds  # noqa: E402
 from autograder.course.submissions import hand_in  # noqa: E402
 
@@ -61,12 +61,11 @@ def make_class(folder: Path, count: int) -> Path:
     shutil.copy(ROOT / "nbgrader_config.py", folder)
     shutil.copytree(ROOT / "source", folder / "source")
     run([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"], folder)
-    kinds = {k: v for k, v in json.loads((ROOT / "examples" / "example_class.json").read_text()).items()
-             if not k.startswith("_")}
+    kinds = example_class(ROOT, ASSIGNMENT)
     names = sorted(kinds)
     for i in range(count):
         kind = names[i % len(names)]
-        hand_in(folder, f"s{i:03d}_{kind}", example_answers(kinds[kind]), ASSIGNMENT)
+        hand_in(folder, f"s{i:03d}_{kind}", kinds[kind], ASSIGNMENT)
     return folder
 
 

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from autograder.classrun.gradebook import cell_scores
-from autograder.course.submissions import fill, submit  # noqa: F401 - re-exported for the tests
+from autograder.course import submissions
+from autograder.course.submissions import fill  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "reproducibility"
@@ -46,6 +47,17 @@ def run_every_notebook(course: Path) -> None:
     suites that attack, flood or time the kernel."""
     with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
         config.write('\nc.SandboxedExecute.run_every_notebook = True\n')
+
+
+def submit(course: Path, student: str, nb, assignment: str = ASSIGNMENT,
+           notebook: str = "reproducibility.ipynb") -> Path:
+    """:func:`autograder.course.submissions.submit`, by default this suite's assignment's notebook."""
+    return submissions.submit(course, student, nb, assignment, notebook)
+
+
+def hand_in(course: Path, student: str, answers: dict, assignment: str = ASSIGNMENT) -> Path:
+    """:func:`autograder.course.submissions.hand_in`, by default of this suite's assignment."""
+    return submissions.hand_in(course, student, answers, assignment)
 
 
 def release_notebook(course: Path, name: str = "reproducibility.ipynb") -> Path:

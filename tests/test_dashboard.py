@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 
 from autograder.course import dashboard
-from autograder.course.submissions import hand_in
 from browser_support import CHROMIUM, CHROMIUM_ARGS
-from support import ASSIGNMENT, ROOT, env, submit
+from support import ASSIGNMENT, ROOT, env, hand_in, submit
 
 ARTIFACTS = ROOT / "artifacts" / "browser"
 REFERENCE = {

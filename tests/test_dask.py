@@ -28,13 +28,11 @@ import urllib.request
 import psutil
 import pytest
 from services import STARTUP_SECONDS, DaskCluster, dask_cluster, stop  # noqa: F401 - pytest fixture
-from support import ASSIGNMENT, ROOT, env, nbgrader, run_every_notebook, step_scores
+from support import ASSIGNMENT, ROOT, env, hand_in, nbgrader, run_every_notebook, step_scores, submit
 
-from autograder.course.demo import example_answers
-from autograder.course.submissions import hand_in, submit
+from autograder.course.demo import example_class
 
-CLASS = {k: v for k, v in json.loads((ROOT / "examples" / "example_class.json").read_text()).items()
-         if not k.startswith("_")}
+CLASS = example_class(ROOT, ASSIGNMENT)
 WAIT = 300  # seconds a test waits for a run to reach a point before it fails
 
 
@@ -47,7 +45,7 @@ def graded_class(course_template, tmp_path_factory):
     folder = tmp_path_factory.mktemp("dask-class")
     course = shutil.copytree(course_template, folder / "course")
     for student in GRADED:
-        hand_in(course, student, example_answers(CLASS[student]))
+        hand_in(course, student, CLASS[student])
     submit(course, "nina_not_json", '{"cells": [ this is not JSON')
     stock = shutil.copytree(course, folder / "stock")
     nbgrader(stock, "autograde", ASSIGNMENT, check=False)
@@ -162,10 +160,10 @@ def test_a_lost_scheduler_stops_the_run_and_the_next_run_grades_the_rest(class_c
 
 def test_a_submission_over_the_time_limit_fails_and_its_worker_is_restarted(course, dask_cluster):  # noqa: F811
     run_every_notebook(course)
-    hand_in(course, "ada", example_answers(CLASS["ada"]))
+    hand_in(course, "ada", CLASS["ada"])
     # two cells of 14 s (each under the 15 s cell limit): at least 28 s in the kernel, limit 20 s
     slow = "import time\ntime.sleep(14)\n"
-    hand_in(course, "sam_sleeps", dict(example_answers(CLASS["ada"]), step1=slow + CLASS["ada"]["step1"],
+    hand_in(course, "sam_sleeps", dict(CLASS["ada"], step1=slow + CLASS["ada"]["step1"],
                                        step4=slow + CLASS["ada"]["step4"]))
 
     code, output = finish(grade_on(course, dask_cluster, "--timeout", "20"))
@@ -298,7 +296,7 @@ def grade_command(course, *options):
 
 
 def test_grade_refuses_a_plain_tcp_scheduler_unless_loopback_and_asked(course, tmp_path):
-    hand_in(course, "ada", example_answers(CLASS["ada"]))
+    hand_in(course, "ada", CLASS["ada"])
     cluster = DaskCluster(workers=1, tls=False)  # the documented trial on one machine
     try:
         code, output = grade_command(course, "--scheduler", cluster.address)
@@ -382,7 +380,7 @@ FORGED = ("object", "dict", "raises", "types", "extra", "huge", "someone_else", 
 def test_a_forged_result_fails_its_submission_and_no_other(graded_class, tmp_path):
     course, expected = shutil.copytree(graded_class[0], tmp_path / "course"), graded_class[1]
     for kind in FORGED:
-        hand_in(course, f"forge_{kind}", example_answers(CLASS["ada"]))
+        hand_in(course, f"forge_{kind}", CLASS["ada"])
     marker = tmp_path / "unpickled-by"
     forge = tmp_path / "forge.py"
     forge.write_text(FORGE.format(marker=str(marker)), encoding="utf-8")

@@ -13,8 +13,7 @@ import shutil
 import pytest
 
 from autograder.course import demo
-from autograder.course.submissions import hand_in
-from support import ASSIGNMENT, ROOT, nbgrader, step_scores
+from support import ASSIGNMENT, ROOT, hand_in, nbgrader, step_scores
 
 # example student -> the steps whose points they keep (what each submission is there to show)
 STORIES = {
@@ -68,17 +67,17 @@ def test_demo_grades_the_example_class(run):
     for student, kept in STORIES.items():
         earned = {n for n in (1, 2, 3, 4) if scores[student][f"test_step{n}"] > 0}
         assert earned == kept, student
-    with open(course / "exports" / "grades.csv") as f:
+    with open(course / "exports" / ASSIGNMENT / "grades.csv") as f:
         assert sorted(row["student_id"] for row in csv.DictReader(f)) == sorted(STORIES)
 
 
 def test_demo_prints_the_grades_table(run):
-    table = run["shown"].split("Autograding", 1)[1]
+    table = run["shown"].split(f"{ASSIGNMENT}: Autograding", 1)[1]
     header = next(line for line in table.splitlines() if line.startswith("student"))
     assert header.split()[-2:] == ["total", "status"]
     for student in STORIES:
         assert any(line.startswith(student + " ") for line in table.splitlines()), student
-    assert "dashboard: " + str(run["course"] / "exports" / "dashboard.html") in table
+    assert "dashboard: " + str(run["course"] / "exports" / ASSIGNMENT / "dashboard.html") in table
 
 
 def test_live_course_is_byte_identical(run):
@@ -91,7 +90,7 @@ def test_demo_writes_feedback_and_dashboard(run):
         folder = course / "feedback" / student / ASSIGNMENT
         assert (folder / "reproducibility.html").is_file(), student
         assert (folder / "timestamp.txt").is_file() and (folder / "submission_secret.txt").is_file()
-    page = (course / "exports" / "dashboard.html").read_text()
+    page = (course / "exports" / ASSIGNMENT / "dashboard.html").read_text()
     assert all(student in page for student in STORIES)
 
 

@@ -22,8 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course.submissions import fill, hand_in
-from support import ASSIGNMENT, BIN, env
+from support import ASSIGNMENT, BIN, env, fill, hand_in
 
 COURSE_ID = "reproducible-ml"
 REFERENCE = {
@@ -132,15 +131,17 @@ def test_each_student_fetches_exactly_their_own_safe_pages(flow):
 
 
 def test_fetched_points_are_the_graded_points(flow):
+    from autograder import assignments
     from autograder.course.feedback import label
 
+    titles = assignments.titles(flow["course"] / "source", ASSIGNMENT)
     for name, student in flow["students"].items():
         shown = {}
         for page in fetched(student).values():
             for item, points in re.findall(r"<tr><td>(.*?)</td><td class=\"\w+\">(.*?)</td>", page):
                 shown[html.unescape(item)] = points
         cells = flow["report"]["students"][name]["cells"]
-        assert shown == {label(g): "%g / %g" % (c["score"], c["max_score"]) for g, c in cells.items()}
+        assert shown == {label(g, titles): "%g / %g" % (c["score"], c["max_score"]) for g, c in cells.items()}
     # the three students differ where their answers differ
     steps = {name: flow["report"]["students"][name]["cells"]["test_step2"]["score"] for name in STUDENTS}
     assert steps["ada"] > 0 and steps["ben"] == 0 and steps["cleo"] == 0

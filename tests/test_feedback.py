@@ -17,9 +17,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder import assignments
 from autograder.notebook import expected
 from autograder.course import feedback
 from support import EXPECTED, QUIZ_KEY, ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
+
+TITLES = assignments.titles(ROOT / "source", ASSIGNMENT)  # what the pages call each item
 
 REFERENCE = {
     "step1": "accuracy_scores = []",
@@ -128,7 +131,7 @@ def test_points_per_step_match_the_gradebook(graded):
         table = rows(page)
         for grade_id, score in graded["scores"][student].items():
             if grade_id.startswith("test_step"):
-                label = feedback.label(grade_id)
+                label = feedback.label(grade_id, TITLES)
                 assert table[label][0].split(" / ")[0] == f"{score:g}", (student, label)
 
 
@@ -162,10 +165,10 @@ def test_no_stored_expected_value_in_a_failing_submission(graded):
 @pytest.mark.skipif(not HAS_QUIZ, reason="quiz.ipynb does not exist yet")
 def test_quiz_points_and_messages(graded):
     full = rows(graded["quiz"]["full_marks"])
-    assert all(full[feedback.label(f"test_{qid}")][1] == "passed" for qid in QIDS)
+    assert all(full[feedback.label(f"test_{qid}", TITLES)][1] == "passed" for qid in QIDS)
     wrong_rows = rows(graded["quiz"]["x_mistakes"])
     for qid in QIDS:
-        points, text = wrong_rows[feedback.label(f"test_{qid}")]
+        points, text = wrong_rows[feedback.label(f"test_{qid}", TITLES)]
         assert points.startswith("0 /") and "is not the right answer" in text
         # the only letter the row names is the student's own
         assert re.findall(r"\b[A-Z]\b", text) == [wrong(qid)], (qid, text)

@@ -3,9 +3,8 @@ import json
 import subprocess
 import sys
 
-from autograder.course.submissions import hand_in
 from autograder.notebook import expected
-from support import EXPECTED, ASSIGNMENT, env
+from support import EXPECTED, ASSIGNMENT, env, hand_in
 
 
 def grade(course, *args, **extra_env):

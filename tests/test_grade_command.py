@@ -11,10 +11,11 @@ import shutil
 import subprocess
 import sys
 
+from autograder.course.demo import example_class
 from support import (ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, run_every_notebook,
                      step_scores, submit)
 
-CLASS = json.loads((ROOT / "examples" / "example_class.json").read_text())
+CLASS = example_class(ROOT, ASSIGNMENT)
 RIGHT = CLASS["ada"]
 
 

@@ -202,7 +202,7 @@ def test_the_scanner_catches_a_planted_secret(kit_zip, plant):
 def test_build_writes_no_kit_with_a_secret(kit_zip, tmp_path, monkeypatch):
     files = unzipped(kit_zip)
     PLANTS["the instructor's nbgrader_config.py"][0](files)
-    monkeypatch.setattr(kit, "kit_files", lambda: files)
+    monkeypatch.setattr(kit, "kit_files", lambda root: files)
     with pytest.raises(RuntimeError, match="nbgrader_config.py: instructor or grader-side file"):
         kit.build(tmp_path)
     assert list(tmp_path.iterdir()) == []

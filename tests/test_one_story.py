@@ -16,9 +16,8 @@ import sys
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.course.submissions import hand_in
 from autograder.notebook import expected
-from support import EXPECTED, ASSIGNMENT, env, nbgrader
+from support import EXPECTED, ASSIGNMENT, env, hand_in, nbgrader
 
 REFERENCE = expected.load(EXPECTED)["reference"]
 ROSTER = "student_id,name,lms_id,sis_user_id,sis_login_id,section\n" + "".join(

@@ -15,20 +15,18 @@ import sys
 from nbgrader.api import Gradebook
 from services import postgres  # noqa: F401 - pytest fixture
 from sqlalchemy import create_engine, text
-from support import ASSIGNMENT, ROOT, env, nbgrader
+from support import ASSIGNMENT, ROOT, env, hand_in, nbgrader, submit
 
 from autograder.classrun import database
-from autograder.course.demo import example_answers
-from autograder.course.submissions import hand_in, submit
+from autograder.course.demo import example_class
 
 COURSE_ID = "reproducible-ml"
-CLASS = {k: v for k, v in json.loads((ROOT / "examples" / "example_class.json").read_text()).items()
-         if not k.startswith("_")}
+CLASS = example_class(ROOT, ASSIGNMENT)
 
 
 def make_class(course):
     for student in ("ada", "ben_forgot_seed", "dev_hard_coded"):
-        hand_in(course, student, example_answers(CLASS[student]))
+        hand_in(course, student, CLASS[student])
     submit(course, "nina_not_json", '{"cells": [ this is not JSON')
 
 

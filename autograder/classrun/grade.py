@@ -34,6 +34,7 @@ import time
 import traceback
 from pathlib import Path
 
+from .. import assignments
 from . import dask_security, executors, intake, report
 from .progress import Progress
 
@@ -467,7 +468,8 @@ def run(args) -> int:
         return 2
     finally:
         signal.signal(signal.SIGTERM, previous)
-    print(report.format_table({s: e for s, e in data["students"].items() if not e.get("earlier")}))
+    print(report.format_table({s: e for s, e in data["students"].items() if not e.get("earlier")},
+                              assignments.columns(grader.course / "source", args.assignment)))
     counts = data["summary"]
     course = grader.course
     print(f"\n{counts['graded']} graded, {counts['skipped']} skipped, {counts['failed']} failed"

@@ -208,20 +208,26 @@ def status_text(entry: dict) -> str:
     return status if not entry["reason"] else f"{status}: {entry['reason']}"
 
 
-def format_table(students: dict) -> str:
-    """Per student: each step, the quiz as one column, total, status. Unrecorded grades show '-'."""
+def format_table(students: dict, columns: dict) -> str:
+    """Per student: a column per heading of ``columns`` (``{grade_id: heading}``, in the order the
+    assignment declares them: :func:`autograder.assignments.columns`; a heading over several test
+    cells shows their sum), a column per graded cell not declared, total, status. Unrecorded grades
+    show '-'."""
     groups = {}
-    for name in sorted({name for e in students.values() for name in e["cells"]}):
-        groups.setdefault("quiz" if name.startswith("test_q") else name.removeprefix("test_"), []).append(name)
-    heads = sorted(groups, key=lambda head: (head == "quiz", head))
+    for name, head in columns.items():
+        groups.setdefault(head, []).append(name)
+    for name in sorted({name for e in students.values() for name in e["cells"]} - set(columns)):
+        groups.setdefault(name, []).append(name)
+    heads = {head: max(6, len(head)) for head in groups}  # heading: column width
     width = max([len("student")] + [len(s) for s in students])
-    lines = ["  ".join([f"{'student':<{width}}"] + [f"{h:>6}" for h in heads] + [f"{'total':>7}", "status"])]
+    lines = ["  ".join([f"{'student':<{width}}"] + [f"{h:>{w}}" for h, w in heads.items()]
+                       + [f"{'total':>7}", "status"])]
     for student, entry in sorted(students.items()):
         row = [f"{student:<{width}}"]
-        for head in heads:
+        for head, w in heads.items():
             cells = [entry["cells"][name] for name in groups[head] if name in entry["cells"]]
             row.append(_fraction(sum(c["score"] or 0 for c in cells), sum(c["max_score"] for c in cells))
-                       .rjust(6) if cells else f"{'-':>6}")
+                       .rjust(w) if cells else "-".rjust(w))
         total = _fraction(entry["score"], entry["max_score"]) if entry["scores_recorded"] else "-"
         row.append(total.rjust(7))
         text = entry["status"].upper() if entry["status"] == FAILED else entry["status"]

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from matplotlib.figure import Figure
 
+from .. import assignments
 from .feedback import NotGraded, label
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -86,22 +87,24 @@ def load(course: Path, assignment: str, report: Path = None) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def items(students: dict) -> list:
-    """Graded items (grade_ids) in course order: steps, then quiz questions, then the rest."""
-    names = {name for entry in students.values() for name in entry["cells"]}
-    return sorted(names, key=lambda n: (0 if n.startswith("test_step") else 1 if n.startswith("test_q") else 2, n))
+def items(students: dict, titles: dict) -> list:
+    """Graded items (grade_ids) in course order: as ``titles`` ({grade_id: title}, the assignment's
+    declaration order) lists them, then any other graded cell by name."""
+    graded = {name for entry in students.values() for name in entry["cells"]}
+    return [name for name in titles if name in graded] + sorted(graded - set(titles))
 
 
-def summary(data: dict) -> dict:
-    """Everything the page shows, as data (the tests read the same report)."""
+def summary(data: dict, titles: dict) -> dict:
+    """Everything the page shows, as data (the tests read the same report); ``titles``:
+    :func:`autograder.assignments.titles` of the report's assignment."""
     students = data["students"]
     recorded = {s: e for s, e in students.items() if e["scores_recorded"]}
     stats = []
-    for name in items(students):
+    for name in items(students, titles):
         cells = {s: e["cells"][name] for s, e in recorded.items() if name in e["cells"]}
         passed = sum(c["score"] is not None and c["score"] >= c["max_score"] for c in cells.values())
         failures = [(s, m) for s, c in sorted(cells.items()) for m in c["messages"]]
-        stats.append({"item": name, "label": label(name), "passed": passed, "graded": len(cells),
+        stats.append({"item": name, "label": label(name, titles), "passed": passed, "graded": len(cells),
                       "mistakes": mistakes(failures)})
     return {"assignment": data["assignment"], "summary": data["summary"],
             "scores": {s: e["score"] for s, e in recorded.items()},
@@ -165,7 +168,7 @@ def variants_html(variants: list) -> str:
 
 
 def render(course: Path, page: Path, data: dict) -> str:
-    info = summary(data)
+    info = summary(data, assignments.titles(course / "source", data["assignment"]))
     esc = html.escape
     scores = sorted(info["scores"].values())
     counts = info["summary"]
@@ -251,7 +254,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     try:
         page = write(args.course, args.assignment, args.out, args.report)
-    except NotGraded as exc:
+    except (NotGraded, assignments.DeclarationError) as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
     print("dashboard: %s" % page)

@@ -31,6 +31,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
+from .. import assignments
 from ..classrun.database import from_environment, shown
 from ..classrun.report import failed_checks
 
@@ -86,14 +87,10 @@ def find_assignment(gb: Gradebook, assignment: str, url: str):
         raise NotGraded(f"the gradebook {shown(url)} has no assignment", assignment) from None
 
 
-def label(grade_id: str) -> str:
-    """``test_step3`` -> ``Step 3``, ``test_q04`` -> ``Question 4``, otherwise the id."""
-    name = grade_id[5:] if grade_id.startswith("test_") else grade_id
-    if name.startswith("step") and name[4:].isdigit():
-        return "Step %d" % int(name[4:])
-    if name.startswith("q") and name[1:].isdigit():
-        return "Question %d" % int(name[1:])
-    return name
+def label(grade_id: str, titles: dict) -> str:
+    """The title the assignment declares for a test cell (``titles``: :func:`autograder.assignments.titles`),
+    otherwise its grade_id."""
+    return titles.get(grade_id, grade_id)
 
 
 def notebook_items(autograded: Path, grades: dict) -> list:
@@ -118,7 +115,9 @@ def notebook_items(autograded: Path, grades: dict) -> list:
     return items
 
 
-def render(student: str, assignment: str, notebook: str, items: list, total, comments=()) -> str:
+def render(student: str, assignment: str, notebook: str, items: list, total, comments=(), titles=None) -> str:
+    """The page of one notebook; ``titles`` ({grade_id: title}) names its items."""
+    titles = titles or {}
     score = sum(i[1] for i in items)
     max_score = sum(i[2] for i in items)
     rows = []
@@ -126,7 +125,7 @@ def render(student: str, assignment: str, notebook: str, items: list, total, com
         css = "full" if got >= top else "lost"
         text = "".join("<li>%s</li>" % html.escape(m) for m in messages)
         rows.append('<tr><td>%s</td><td class="%s">%g / %g</td><td>%s</td></tr>'
-                    % (html.escape(label(grade_id)), css, got, top,
+                    % (html.escape(label(grade_id, titles)), css, got, top,
                        "<ul>%s</ul>" % text if text else "passed" if got >= top else ""))
     notes = "".join("<li>%s</li>" % html.escape(c) for c in comments if c)
     return """<!DOCTYPE html>
@@ -177,6 +176,7 @@ def generate(course: Path, assignment: str, students=None, db_url: str = None, n
     notes.update(ungraded=[], unfetchable=[])
     course = Path(course)
     db_url = gradebook_url(course, assignment, db_url)
+    titles = assignments.titles(course / "source", assignment)
     written = []
     with Gradebook(db_url) as gb:
         find_assignment(gb, assignment, db_url)
@@ -198,7 +198,7 @@ def generate(course: Path, assignment: str, students=None, db_url: str = None, n
                 comments = [c.comment for c in notebook.comments if c.comment]
                 autograded = course / "autograded" / student / assignment / (notebook.name + ".ipynb")
                 items = notebook_items(autograded, grades)
-                page = render(student, assignment, notebook.name, items, total, comments)
+                page = render(student, assignment, notebook.name, items, total, comments, titles)
                 out = folder / (notebook.name + ".html")
                 out.write_text(page, encoding="utf-8")
                 written.append(out)
@@ -217,7 +217,7 @@ def main(argv=None) -> int:
     notes = {}
     try:
         written = generate(args.course, args.assignment, args.student or None, args.db, notes)
-    except NotGraded as exc:
+    except (NotGraded, assignments.DeclarationError) as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
     if notes["ungraded"]:

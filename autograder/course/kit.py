@@ -5,7 +5,7 @@
 
     README.md, requirements.txt, start-lab.sh   from kit/ (students' README, pins, one-command start)
     lab/                                        the students' JupyterLab launcher and configuration
-    release/<assignment>/                       the released notebooks and the practice helper
+    release/<assignment>/                       every assignment, released: its notebooks and helpers
     notebooks/*.ipynb                           the lessons
 
 The zip is reproducible: sorted entries, fixed timestamps and modes, so two builds are the same
@@ -14,8 +14,9 @@ for what students must not have, all derived from the instructor's files: nbgrad
 and hidden-test markers, the hidden tests' text, quiz answers (solutions that neither the lessons
 nor the assignment's own instructions show: the coding steps' reference code is taught in lesson 01
 and graded by re-running it, so it is no secret), every distinctive string of the grader-side data
-(autograder/*.json, source/**/*.json: expected outcomes, grading declaration, quiz key), grader-side
-files by name, and instructor settings. A kit with a finding is not written.
+(autograder/*.json, source/**/*.json: expected outcomes, grading declarations, quiz keys), grader-side
+files by name (``*.grading.json``, ``*.expected.json`` among them), and instructor settings. A kit
+with a finding, or without the release of an assignment of ``source/``, is not written.
 """
 import argparse
 import ast
@@ -27,6 +28,8 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+from .. import assignments
+
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
 TEMPLATE = ROOT / "kit"
@@ -36,6 +39,8 @@ MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN T
 # Grader-side or instructor-only files and folders, by name.
 FORBIDDEN_PARTS = {"source", "autograder", "submitted", "autograded", "feedback", "exports",
                    "gradebook.db"}
+# Grader-side files by how their names end: declarations and what is derived from them (keys).
+GRADER_SIDE_SUFFIXES = (assignments.DECLARATION, assignments.DERIVED)
 # Instructor settings that must not be in any kit file.
 INSTRUCTOR_SETTINGS = ("from autograder", "import autograder", "c.Autograde", "db_url",
                        '"nbgrader.server_extensions.formgrader":true')
@@ -67,15 +72,28 @@ def _files_under(folder: Path, pattern: str = "**/*"):
             yield path
 
 
-def kit_files() -> dict[str, bytes]:
-    """{path inside the kit: content} for every file the kit holds."""
+def unreleased(root: Path = ROOT) -> list[str]:
+    """The assignments of ``root/source`` whose release (every notebook, in ``root/release``) is
+    missing: messages, [] when all are released."""
+    missing = []
+    for assignment in assignments.names(root / "source"):
+        notebooks = sorted(p.name for p in (root / "source" / assignment).glob("*.ipynb"))
+        absent = [n for n in notebooks if not (root / "release" / assignment / n).is_file()]
+        if absent:
+            missing.append(f"{assignment}: not released ({', '.join(absent)} missing in release/{assignment}/); "
+                           "run python -m autograder release")
+    return missing
+
+
+def kit_files(root: Path = ROOT) -> dict[str, bytes]:
+    """{path inside the kit: content} for every file the kit holds (every released assignment)."""
     files = {name: (TEMPLATE / name).read_bytes()
              for name in ("README.md", "requirements.txt", "start-lab.sh")}
     for folder in ("lab", "release"):
-        for path in _files_under(ROOT / folder):
-            files[path.relative_to(ROOT).as_posix()] = path.read_bytes()
-    for path in _files_under(ROOT / "notebooks", "*.ipynb"):
-        files[path.relative_to(ROOT).as_posix()] = path.read_bytes()
+        for path in _files_under(root / folder):
+            files[path.relative_to(root).as_posix()] = path.read_bytes()
+    for path in _files_under(root / "notebooks", "*.ipynb"):
+        files[path.relative_to(root).as_posix()] = path.read_bytes()
     return files
 
 
@@ -94,15 +112,15 @@ def _source(cell: dict) -> str:
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
-def secrets() -> dict[str, str]:
+def secrets(root: Path = ROOT) -> dict[str, str]:
     """{what it is: the text that must not appear} derived from the instructor's files.
 
     Values are matched against ``_normal``-ised text, except the markers (matched as they are)."""
     found = {f"nbgrader marker {m!r}": m for m in MARKERS}
-    sources = sorted((ROOT / "source").glob("*/*.ipynb"))
+    sources = sorted((root / "source").glob("*/*.ipynb"))
     # What the course shows openly: the lessons, and the instructor notebooks minus their
     # solution and hidden-test regions (the instructions and visible checks).
-    public = "\0".join([_normal(_source(c)) for nb in sorted((ROOT / "notebooks").glob("*.ipynb"))
+    public = "\0".join([_normal(_source(c)) for nb in sorted((root / "notebooks").glob("*.ipynb"))
                          for c in _cells(nb)]
                         + [_normal(HIDDEN.sub("", SOLUTION.sub("", _source(c)))) for nb in sources
                            for c in _cells(nb)])
@@ -118,10 +136,11 @@ def secrets() -> dict[str, str]:
                         found[f"hidden test of {notebook.name}:{grade_id} line {n + 1}"] = _normal(line)
     # Grader-side data (expected outcomes, grading declaration, quiz key): every distinctive
     # string in it, key or value, that the course does not show openly anyway.
-    for data in sorted((ROOT / "autograder").rglob("*.json")) + sorted((ROOT / "source").rglob("*.json")):
+    for data in sorted((ROOT / "autograder").rglob("*.json")) + sorted((root / "source").rglob("*.json")):
         for n, text in enumerate(_strings(json.loads(data.read_text(encoding="utf-8")))):
             if len(_normal(text)) >= 24 and _normal(text) not in public:
-                found[f"grader data from {data.relative_to(ROOT)} #{n}"] = _normal(text)
+                where = data.relative_to(ROOT if data.is_relative_to(ROOT / "autograder") else root)
+                found[f"grader data from {where} #{n}"] = _normal(text)
     return found
 
 
@@ -144,13 +163,14 @@ def _texts(name: str, data: bytes) -> list[str]:
     return texts
 
 
-def find_secrets(files: dict[str, bytes]) -> list[str]:
-    """One message per secret found in ``files`` ({path in kit: content}); [] when clean."""
-    known = secrets()
+def find_secrets(files: dict[str, bytes], root: Path = ROOT) -> list[str]:
+    """One message per secret found in ``files`` ({path in kit: content}) of the course at ``root``;
+    [] when clean."""
+    known = secrets(root)
     findings = []
     for name, data in sorted(files.items()):
         parts = name.split("/")
-        if FORBIDDEN_PARTS & set(parts) or name.endswith((".db", ".grading.json", ".expected.json")) or (
+        if FORBIDDEN_PARTS & set(parts) or name.endswith((".db", *GRADER_SIDE_SUFFIXES)) or (
                 parts[-1] == "nbgrader_config.py" and parts[0] != "lab"):
             findings.append(f"{name}: instructor or grader-side file")
         for text in _texts(name, data):
@@ -180,10 +200,14 @@ def write_zip(files: dict[str, bytes], top: str) -> bytes:
     return buffer.getvalue()
 
 
-def build(out_dir: Path = DIST) -> Path:
-    """Write the kit's zip into ``out_dir``; raise if any secret would go with it."""
-    files = kit_files()
-    findings = find_secrets(files)
+def build(out_dir: Path = DIST, root: Path = ROOT) -> Path:
+    """Write the kit of the course at ``root`` into ``out_dir``; raise if any secret would go with it
+    or an assignment is not released."""
+    missing = unreleased(root)
+    if missing:
+        raise RuntimeError("the student kit would lack an assignment:\n  " + "\n  ".join(missing))
+    files = kit_files(root)
+    findings = find_secrets(files, root)
     if findings:
         raise RuntimeError("the student kit would give answers away:\n  " + "\n  ".join(findings))
     out_dir.mkdir(parents=True, exist_ok=True)

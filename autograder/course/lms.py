@@ -7,13 +7,16 @@ each file ``<name>_<user id>_<attachment id>_<file name>`` (``<name>_LATE_<user 
 user id to the nbgrader student id. A file whose user id is not in the roster, or whose name is not
 a released notebook, is skipped with a warning.
 
-Out: ``python -m autograder lms export ASSIGNMENT --lms-id N`` writes ``exports/lms_grades.csv``,
-a Canvas gradebook import: the columns ``Student, ID, SIS User ID, SIS Login ID, Section`` and
-``<assignment> (<Canvas assignment id>)``, a ``Points Possible`` row second, then one row per roster
-student with the score from the gradebook (after nbgrader's late penalty). The cell is left empty,
-never 0, when the student has no graded submission or when ``exports/grading_report.json`` gives
-the submission a status other than ``graded`` or ``skipped`` (failed, not graded): the command
-lists those students and why.
+Out: ``python -m autograder lms export [ASSIGNMENT ...] --lms-id [ASSIGNMENT=]N ...`` writes
+``exports/lms_grades.csv``, a Canvas gradebook import: the columns ``Student, ID, SIS User ID, SIS
+Login ID, Section`` and one column ``<assignment> (<Canvas assignment id>)`` per assignment (those
+named, else every assignment of the gradebook that has a graded submission), a ``Points Possible``
+row second (each assignment's maximum score in the gradebook), then one row per roster student
+with each score from the gradebook (after nbgrader's late penalty). A cell is left empty, never 0,
+when the student has no graded submission of that assignment or when the assignment's grading
+report (``exports/grading_report.json`` when it is that assignment's, ``exports/<assignment>/
+grading_report.json``, or ``--report``) gives the submission a status other than ``graded`` or
+``skipped`` (failed, not graded): the command lists those students and why.
 
 The roster (default ``lms/roster.csv`` at the course root) is a CSV with the header
 ``student_id,name,lms_id,sis_user_id,sis_login_id,section``: the nbgrader student id (the folder in
@@ -34,6 +37,7 @@ from pathlib import Path
 from nbgrader.plugins import FileNameCollectorPlugin
 from traitlets import Unicode
 
+from ..classrun.database import shown
 from .feedback import NotGraded, find_assignment, gradebook_url
 
 ROSTER = Path("lms") / "roster.csv"
@@ -92,82 +96,187 @@ class CanvasCollector(FileNameCollectorPlugin):
         return {"student_id": student, "file_id": match["stem"] + match["ext"]}
 
 
-def grade_rows(assignment: str, roster: list, db_url: str, report: dict) -> tuple:
+def grade_rows(assignment: str, roster: list, gb, db_url: str, report: dict) -> tuple:
     """(points possible, {student_id: score text or ""}, {student_id: why it is empty},
-    [students graded but not in the roster])."""
-    from nbgrader.api import Gradebook, MissingEntry
+    {students graded}) of ``assignment`` in the open gradebook ``gb``."""
+    from nbgrader.api import MissingEntry
 
     failed = {s: e for s, e in report.get("students", {}).items() if e["status"] not in ("graded", "skipped")}
     cells, empty = {}, {}
-    with Gradebook(db_url) as gb:
-        max_score = find_assignment(gb, assignment, db_url).max_score
-        for row in roster:
-            student = row["student_id"]
-            if student in failed:
-                entry = failed[student]
-                cells[student], empty[student] = "", f"{entry['status']}: {entry['reason']} ({entry['detail']})"
-                continue
-            try:
-                submission = gb.find_submission(assignment, student)
-            except MissingEntry:
-                cells[student], empty[student] = "", "no graded submission"
-                continue
-            score = max(0.0, submission.score - (submission.late_submission_penalty or 0.0))
-            cells[student] = number(score)
-        graded = {s.student.id for s in gb.assignment_submissions(assignment)}
-    if not graded:
-        raise NotGraded(f"no graded submission of {assignment!r} in the gradebook", assignment)
-    unlisted = sorted(graded - {row["student_id"] for row in roster})
-    return max_score, cells, empty, unlisted
+    max_score = find_assignment(gb, assignment, db_url).max_score
+    for row in roster:
+        student = row["student_id"]
+        if student in failed:
+            entry = failed[student]
+            cells[student], empty[student] = "", f"{entry['status']}: {entry['reason']} ({entry['detail']})"
+            continue
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            cells[student], empty[student] = "", "no graded submission"
+            continue
+        score = max(0.0, submission.score - (submission.late_submission_penalty or 0.0))
+        cells[student] = number(score)
+    graded = {s.student.id for s in gb.assignment_submissions(assignment)}
+    return max_score, cells, empty, graded
 
 
 def number(value: float) -> str:
     return format(round(value, 4), "g")
 
 
-def export(course: Path, assignment: str, lms_assignment_id: str, roster_path: Path = None,
-           out: Path = None, db_url: str = None, report_path: Path = None) -> tuple:
-    """Write the Canvas gradebook-import CSV; returns (its path, {student: why empty}, [not in roster])."""
+def read_reports(course: Path, report_paths=None, exported=()) -> dict:
+    """``{assignment: grading report}``: the ``report_paths`` given, else those that exist of
+    ``exports/grading_report.json`` (the last run's) and ``exports/<assignment>/grading_report.json``
+    for each of ``exported``. A report given by path must be of an exported assignment."""
+    given = report_paths is not None
+    paths = list(report_paths) if given else [course / "exports" / "grading_report.json"] + [
+        course / "exports" / assignment / "grading_report.json" for assignment in exported]
+    reports = {}
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            if given:
+                raise ValueError(f"no grading report at {path}")
+            continue
+        report = json.loads(path.read_text(encoding="utf-8"))
+        assignment = report.get("assignment")
+        if assignment not in exported:
+            if given:
+                raise ValueError(f"{path} is the report of {assignment!r}, not of an exported assignment "
+                                 f"({', '.join(exported)})")
+            continue
+        if assignment in reports:
+            if given:
+                raise ValueError(f"two grading reports of {assignment!r}: {reports[assignment][0]} and {path}")
+            if reports[assignment][0].stat().st_mtime > path.stat().st_mtime:
+                continue  # of two found, the one written last
+        reports[assignment] = (path, report)
+    return {assignment: report for assignment, (_, report) in reports.items()}
+
+
+def export(course: Path, lms_ids: dict, assignments: list = None, roster_path: Path = None,
+           out: Path = None, db_url: str = None, report_paths: list = None) -> tuple:
+    """Write the Canvas gradebook-import CSV, one column per assignment: ``assignments`` (each must
+    have a graded submission), else every assignment of the gradebook that has one. ``lms_ids``:
+    ``{assignment: Canvas assignment id}`` for each of them. Returns (its path, {assignment:
+    {student: why empty}}, [students graded but not in the roster], [assignments not exported:
+    nothing graded], [exported assignments without a grading report])."""
+    from nbgrader.api import Gradebook
+
     course = Path(course)
     roster = read_roster(roster_path or course / ROSTER)
-    report_path = report_path or course / "exports" / "grading_report.json"
-    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.exists() else {}
-    if report and report.get("assignment") != assignment:
-        raise ValueError(f"{report_path} is the report of {report.get('assignment')!r}, not {assignment!r}")
-    db_url = gradebook_url(course, assignment, db_url)
-    max_score, cells, empty, unlisted = grade_rows(assignment, roster, db_url, report)
+    db_url = gradebook_url(course, assignments[0] if assignments and len(assignments) == 1 else None, db_url)
+    columns, empty, graded, skipped = [], {}, set(), []
+    with Gradebook(db_url) as gb:
+        if assignments:
+            names = list(dict.fromkeys(assignments))
+        else:
+            names = sorted(a.name for a in gb.assignments)
+            if not names:
+                raise NotGraded(f"the gradebook {shown(db_url)} has no assignment: nothing is graded")
+        missing = [a for a in names if not lms_ids.get(a)]
+        if missing and assignments:
+            raise ValueError(f"no Canvas assignment id for {', '.join(missing)}: give --lms-id "
+                             + " ".join(f"{a}=ID" for a in missing))
+        rows = {}
+        for assignment in names:
+            found = grade_rows(assignment, roster, gb, db_url, {})
+            if not found[3]:
+                if assignments:
+                    raise NotGraded(f"no graded submission of {assignment!r} in the gradebook", assignment)
+                skipped.append(assignment)
+                continue
+            rows[assignment] = found
+        if not rows:
+            raise NotGraded(f"no graded submission of {', '.join(names)} in the gradebook",
+                            names[0] if len(names) == 1 else None)
+        missing = [a for a in rows if not lms_ids.get(a)]
+        if missing:
+            raise ValueError(f"no Canvas assignment id for {', '.join(missing)}: give --lms-id "
+                             + " ".join(f"{a}=ID" for a in missing))
+        reports = read_reports(course, report_paths, list(rows))
+        for assignment in rows:
+            if assignment in reports:  # the grading report's failures are empty cells
+                rows[assignment] = grade_rows(assignment, roster, gb, db_url, reports[assignment])
+    unknown = sorted(set(lms_ids) - set(rows) - set(skipped))
+    if unknown:
+        raise ValueError(f"--lms-id for {', '.join(unknown)}, which is not exported "
+                         f"(exported: {', '.join(rows)})")
+    for assignment, (max_score, cells, why, graded_here) in rows.items():
+        columns.append((assignment, max_score, cells))
+        empty[assignment] = why
+        graded |= graded_here
+    unlisted = sorted(graded - {row["student_id"] for row in roster})
     out = out or course / "exports" / "lms_grades.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(CANVAS_FIELDS + [f"{assignment} ({lms_assignment_id})"])
-        writer.writerow([POINTS_POSSIBLE, "", "", "", "", number(max_score)])
+        writer.writerow(CANVAS_FIELDS + [f"{a} ({lms_ids[a]})" for a, _, _ in columns])
+        writer.writerow([POINTS_POSSIBLE, "", "", "", ""] + [number(m) for _, m, _ in columns])
         for row in roster:
             writer.writerow([row["name"], row["lms_id"], row["sis_user_id"], row["sis_login_id"],
-                             row["section"], cells[row["student_id"]]])
-    return out, empty, unlisted
+                             row["section"]] + [cells[row["student_id"]] for _, _, cells in columns])
+    unreported = [a for a in rows if a not in reports]
+    return out, empty, unlisted, skipped, unreported
+
+
+def lms_ids(values: list, assignments: list) -> dict:
+    """``{assignment: Canvas id}`` from ``--lms-id`` values, each ``ASSIGNMENT=ID``, or a bare ``ID``
+    when exactly one assignment is named."""
+    ids = {}
+    for value in values:
+        assignment, sep, lms_id = value.rpartition("=")
+        if not sep:
+            if len(assignments or ()) != 1 or len(values) != 1:
+                raise ValueError(f"--lms-id {value}: say whose id it is, --lms-id ASSIGNMENT={value} "
+                                 "(a bare id only when one assignment is named)")
+            assignment = assignments[0]
+        if not assignment or not lms_id.strip():
+            raise ValueError(f"--lms-id {value}: expected ASSIGNMENT=ID")
+        if assignment in ids:
+            raise ValueError(f"--lms-id given twice for {assignment!r}")
+        ids[assignment] = lms_id.strip()
+    return ids
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="lms_command", required=True)
-    ex = sub.add_parser("export", help="the Canvas gradebook-import CSV (exports/lms_grades.csv)")
-    ex.add_argument("assignment", help="assignment id, e.g. reproducibility")
-    ex.add_argument("--lms-id", required=True, help="the assignment's id in Canvas (its column header)")
+    ex = sub.add_parser("export", help="the Canvas gradebook-import CSV (exports/lms_grades.csv), one column per "
+                                       "assignment")
+    ex.add_argument("assignment", nargs="*",
+                    help="assignment ids, e.g. reproducibility (default: every assignment of the gradebook "
+                         "with a graded submission)")
+    ex.add_argument("--lms-id", action="append", default=[], required=True, metavar="[ASSIGNMENT=]ID",
+                    help="an assignment's id in Canvas (its column header), one per exported assignment "
+                         "(repeatable); a bare ID when one assignment is named")
     ex.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: .)")
     ex.add_argument("--roster", type=Path, help=f"roster CSV (default: COURSE/{ROSTER})")
     ex.add_argument("--out", type=Path, help="the CSV (default: COURSE/exports/lms_grades.csv)")
     ex.add_argument("--db", help="gradebook URL (default: COURSE_DB_URL, else COURSE/gradebook.db)")
+    ex.add_argument("--report", type=Path, action="append", metavar="FILE",
+                    help="a grading report (repeatable; default: COURSE/exports/grading_report.json and "
+                         "COURSE/exports/<assignment>/grading_report.json, where they exist)")
 
 
 def run(args) -> int:
     try:
-        out, empty, unlisted = export(args.course, args.assignment, args.lms_id, args.roster, args.out, args.db)
+        ids = lms_ids(args.lms_id, args.assignment)
+        out, empty, unlisted, skipped, unreported = export(
+            args.course, ids, args.assignment or None, args.roster, args.out, args.db, args.report)
     except (OSError, ValueError, NotGraded) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"LMS grades: {out}")
-    for student, why in sorted(empty.items()):
-        print(f"  left empty for {student}: {why}")
+    several = len(empty) > 1
+    for assignment, why in empty.items():
+        for student, text in sorted(why.items()):
+            print(f"  left empty for {student}" + (f" in {assignment}" if several else "") + f": {text}")
+    for assignment in unreported:
+        print(f"  no grading report of {assignment}: its cells are the gradebook's scores (a failed "
+              "grading's recorded scores are not left empty); give it with --report")
+    if skipped:
+        print(f"  not exported (nothing graded): {', '.join(skipped)}")
     if unlisted:
         print(f"  graded but not in the roster (not exported): {', '.join(unlisted)}")
     return 0

@@ -4,8 +4,6 @@ from pathlib import Path
 
 import nbformat
 
-NOTEBOOK = "reproducibility.ipynb"
-
 
 def fill(release_notebook: Path, answers: dict):
     """The release notebook with the cells named in ``answers`` (grade_id -> source) replaced."""
@@ -17,9 +15,9 @@ def fill(release_notebook: Path, answers: dict):
     return nb
 
 
-def submit(course: Path, student: str, nb, assignment: str = "reproducibility",
-           notebook: str = NOTEBOOK) -> Path:
-    """Write ``nb`` (a notebook node, or raw text for a broken file) where nbgrader looks."""
+def submit(course: Path, student: str, nb, assignment: str, notebook: str) -> Path:
+    """Write ``nb`` (a notebook node, or raw text for a broken file) where nbgrader looks for
+    ``student``'s ``notebook`` (a file name, e.g. ``x.ipynb``) of ``assignment``."""
     folder = Path(course, "submitted", student, assignment)
     if folder.exists():
         shutil.rmtree(folder)
@@ -32,7 +30,7 @@ def submit(course: Path, student: str, nb, assignment: str = "reproducibility",
     return path
 
 
-def hand_in(course: Path, student: str, answers: dict, assignment: str = "reproducibility") -> Path:
+def hand_in(course: Path, student: str, answers: dict, assignment: str) -> Path:
     """Submit every notebook of the released assignment, each with its cells in ``answers`` filled."""
     folder = Path(course, "submitted", student, assignment)
     if folder.exists():
