@@ -1,0 +1,101 @@
+"""A malformed declaration is refused by `python -m autograder grade` before anyone is graded:
+the message names the file and the field, and nothing is written (no export, no autograded
+folder, the gradebook byte for byte as it was). And the grader itself names no assignment:
+everything it knows of one comes from the declarations."""
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder import assignments
+from support import ASSIGNMENT, ROOT, env, hand_in
+
+DECLARATION = f"source/{ASSIGNMENT}/{ASSIGNMENT}.grading.json"
+QUIZ = f"source/{ASSIGNMENT}/quiz.grading.json"
+
+
+def _steps(data):
+    return data["steps"]
+
+
+BREAKAGES = {  # what is broken -> (file, change to its JSON, the field the message must name)
+    "unknown check kind": (DECLARATION, lambda d: _steps(d)[2]["check"].update(kind="telepathy"),
+                           "steps[2] (step3).check.kind"),
+    "a test cell that does not exist": (DECLARATION, lambda d: _steps(d)[3]["tests"].append("test_step9"),
+                                        "steps[3].tests"),
+    "after an unknown step": (DECLARATION, lambda d: _steps(d)[2]["before"].append("step0"),
+                              "steps[2] (step3).before"),
+    "a bad seed count": (DECLARATION, lambda d: d.update(secret_seeds=0), "secret_seeds"),
+    "a check missing a parameter": (DECLARATION, lambda d: _steps(d)[2]["check"].pop("high"),
+                                    "steps[2] (step3).check"),
+    "a quiz question without an answer cell": (QUIZ, lambda d: d["questions"].append(
+        {"id": "q11", "tests": ["test_q11"], "title": "Question 11"}), "questions[10].id"),
+    "a stale derived file": (DECLARATION, lambda d: _steps(d)[2]["check"].update(high=99), "(derived)"),
+    "not JSON": (DECLARATION, None, "(file)"),
+}
+
+
+@pytest.fixture(scope="module")
+def handed_in(course_template, tmp_path_factory):
+    course = shutil.copytree(course_template, tmp_path_factory.mktemp("refused") / "course")
+    reference = json.loads((ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.expected.json").read_text())["reference"]
+    hand_in(course, "ada", reference)
+    return course
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES)
+def test_grade_refuses_a_broken_declaration_and_writes_nothing(handed_in, tmp_path, breakage):
+    course = shutil.copytree(handed_in, tmp_path / "course")
+    name, change, field = BREAKAGES[breakage]
+    path = course / name
+    if change is None:
+        path.write_text("{ not json", encoding="utf-8")
+    else:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        change(data)
+        path.write_text(json.dumps(data), encoding="utf-8")
+    gradebook = (course / "gradebook.db").read_bytes()
+    before = sorted(p.relative_to(course) for p in course.rglob("*"))
+    run = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT], cwd=course, env=env(),
+                         capture_output=True, text=True)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "nothing was graded" in run.stderr and str(path) in run.stderr and field in run.stderr, run.stderr
+    assert (course / "gradebook.db").read_bytes() == gradebook
+    assert sorted(p.relative_to(course) for p in course.rglob("*")) == before
+
+
+def test_the_untouched_course_is_graded(handed_in, tmp_path):
+    """The control: the same course without a breakage grades (so the refusals above are the
+    declarations' doing)."""
+    course = shutil.copytree(handed_in, tmp_path / "course")
+    run = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT], cwd=course, env=env(),
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 graded, 0 skipped, 0 failed" in run.stdout
+
+
+def _grader_text() -> str:
+    return "\n".join(path.read_text(encoding="utf-8") for path in sorted((ROOT / "autograder").rglob("*.py")))
+
+
+def test_the_grader_names_no_assignment_notebook_cell_or_variable():
+    text = _grader_text()
+    names = set()
+    for assignment in assignments.names(ROOT / "source"):
+        names.add(assignment)
+        for graded in assignments.declared(ROOT / "source", assignment):
+            names.add(graded.notebook + ".ipynb")
+            names.update(graded.tests)
+            for part in graded.parts:
+                names.add(part["id"])
+                names.update(part.get("reports", ()))
+                names.update(str(v) for k, v in part.get("check", {}).items() if k != "kind" and isinstance(v, str))
+    assert len(names) > 20
+    found = sorted(name for name in names if re.search(r"(?<![\w.])%s(?![\w])" % re.escape(name), text))
+    # "rng", "np", "random" and the like are library words the check kinds' messages use generically
+    assert set(found) <= {"np", "rng", "random", "order"}, found
+    assert not re.search(r"test_(step|q)\d|\"test_\"|'test_'|startswith\(\"test_", text)
