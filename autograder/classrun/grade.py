@@ -236,8 +236,8 @@ class ClassRun:
     def execute(self, tasks: list) -> None:
         keys = {t.student: key for t, key in tasks}
         if not self.args.scheduler:  # local workers: this machine's sandbox, said before they start
-            from ..notebook import sandbox
-            sandbox.warn_if_unsandboxed()
+            from ..notebook.sandbox import modes
+            modes.warn_if_unsandboxed()
         with executors.make(self.args, log=self.logs.append) as executor:
             self.executor_text = executor.description
             self.progress.note(f"Grading {len(tasks)} submission(s) of {self.assignment} with "
@@ -461,10 +461,10 @@ def run(args) -> int:
           + f" in {data['seconds']:.1f} s with {grader.executor_text or 'no worker'}")
     print(f"grades CSV: {_shown(course / args.csv)}\nreport: {_shown(course / args.report)}")
     if data["unsandboxed"]:
-        from ..notebook import sandbox
-        sandbox.warn_loudly(f"{len(data['unsandboxed'])} submission(s) of this run were graded "
-                            f"UNSANDBOXED: {', '.join(data['unsandboxed'][:10])}. " + sandbox.UNSANDBOXED
-                            % "their receipts say sandbox: none")
+        from ..notebook.sandbox import modes
+        modes.warn_loudly(f"{len(data['unsandboxed'])} submission(s) of this run were graded "
+                          f"UNSANDBOXED: {', '.join(data['unsandboxed'][:10])}. " + modes.UNSANDBOXED
+                          % "their receipts say sandbox: none")
     if data["interrupted"]:
         print("interrupted; the reports list the students not graded", file=sys.stderr)
         return 130

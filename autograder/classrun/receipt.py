@@ -68,9 +68,9 @@ def commit() -> str:
 
 def limits() -> dict:
     """The limits in force by default (the re-execution's, and the sandbox mode)."""
-    from ..notebook import sandbox
+    from ..notebook.sandbox import modes
     from ..notebook.reexecute import Limits
-    return {"reexecution": asdict(Limits()), "sandbox": sandbox.detect().name}
+    return {"reexecution": asdict(Limits()), "sandbox": modes.detect().name}
 
 
 def build(*, submitted: Path, autograded: Path, seeds: list, cells: dict, status: dict,

@@ -213,7 +213,7 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds) -> dict
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde
 
-    from ..notebook import sandbox
+    from ..notebook.sandbox import cgroup
 
     assignment = snapshot["assignment"]
     (root / CONFIG).write_text(snapshot["config"], encoding="utf-8")
@@ -237,7 +237,7 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds) -> dict
     app.log.addHandler(records)
     error = None
     try:
-        with sandbox.budget(student):
+        with cgroup.budget(student):
             Autograde(coursedir=app.coursedir, parent=app).start()
     except Exception as exc:  # noqa: BLE001 - NbGraderException and anything else
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()

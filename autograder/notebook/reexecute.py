@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import sandbox
+from .sandbox import bwrap, modes
 
 HARNESS = Path(__file__).with_name("harness.py")
 OUTCOME_GRACE = 5.0  # seconds past a task's limit for the shared process to say how it ended
@@ -150,7 +150,7 @@ def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wr
     interpreter: a :class:`Run` holding a report per task.
 
     ``wrapper`` is an argv prefix placed before the interpreter; None (the default) means the
-    course sandbox (:func:`autograder.notebook.sandbox.command`), ``()`` means none. The job goes in on
+    course sandbox (:func:`autograder.notebook.sandbox.bwrap.command`), ``()`` means none. The job goes in on
     stdin (never on a command line, which ``/proc`` shows to the sandbox)."""
     with _Process(limits, python, wrapper, "batch") as process:
         job_path, out_path = process.scratch / "job.json", process.scratch / "stdout"
@@ -177,7 +177,7 @@ class _Process:
     def __init__(self, limits: Limits, python: str, wrapper, mode_name: str):
         self.limits, self.python, self.wrapper = limits, python, wrapper
         self.token = secrets.token_hex(16)
-        self.mode = sandbox.warn_if_unsandboxed() if wrapper is None else None
+        self.mode = modes.warn_if_unsandboxed() if wrapper is None else None
         self.header = (json.dumps({
             "token": self.token, "mode": mode_name,
             "limits": {"output_chars": limits.output_bytes, "seconds": limits.seconds,
@@ -200,9 +200,9 @@ class _Process:
         if self.mode is None:
             argv = [*self.wrapper, *argv]
         else:
-            argv = sandbox.command(argv, cwd=work, readable=[HARNESS], mode=self.mode,
-                                   interpreters=[self.python], private=str(self.scratch),
-                                   limits=sandbox.ProcessLimits(processes=self.limits.processes))
+            argv = bwrap.command(argv, cwd=work, readable=[HARNESS], mode=self.mode,
+                                 interpreters=[self.python], private=str(self.scratch),
+                                 limits=bwrap.ProcessLimits(processes=self.limits.processes))
         self._stderr = open(self.scratch / "stderr", "w+b")
         self.proc = subprocess.Popen(
             argv, stdin=stdin, stdout=stdout, stderr=self._stderr, cwd=work, start_new_session=True,
