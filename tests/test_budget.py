@@ -26,6 +26,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
+from autograder.limits import GradingLimits
 from autograder.notebook import kernel
 from autograder.notebook.sandbox import bwrap, cgroup, modes
 from autograder.notebook.kernel import SandboxedExecute
@@ -253,7 +254,7 @@ def test_the_kernel_connection_folder_is_a_small_tmpfs_of_the_sandbox(tmp_path):
     out = nb.cells[0].outputs[0]["text"]
     print("connection-folder fill:", out)
     # EACCES on the folder, ENOSPC in the sockets' tmpfs once its size (1 MiB) is used
-    capacity = kernel.SandboxedKernelManager.sockets_kb.default_value >> 10
+    capacity = GradingLimits.default("kernel_sockets_kb") >> 10
     assert out.strip() == "[(0, 13), (%d, 28)]" % capacity
     assert nb.cells[1].outputs[0]["text"] == "still connected\n"
     assert leftovers(os.getpid()) == set()

@@ -76,11 +76,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSON report, relative to the course root (default: %(default)s)")
     parser.add_argument("--log", type=Path, default=Path("exports/grade.log"),
                         help="what the grading of each student logged, relative to the course root")
-    parser.add_argument("--timeout", type=float, default=executors.TASK_TIMEOUT,
+    parser.add_argument("--timeout", type=float, default=None,
                         help="seconds one submission may take before its grading is stopped "
-                             "(default: %(default)s)")
+                             "(default: the course's c.GradingLimits.submission_seconds, by default "
+                             f"{executors.TASK_TIMEOUT:g})")
     parser.add_argument("--intake", action="append", default=[], metavar="NAME=VALUE",
-                        help="an intake limit (repeatable): " + ", ".join(
+                        help="an intake limit for this run (repeatable; the course's are "
+                             "c.GradingLimits.intake_NAME): " + ", ".join(
                             f"{k}={v}" for k, v in intake.Limits().__dict__.items()))
 
 
@@ -114,6 +116,14 @@ class ClassRun:
         if coursedir.directory_structure != "{nbgrader_step}/{student_id}/{assignment_id}":
             raise Fatal(f"unsupported CourseDirectory.directory_structure {coursedir.directory_structure!r}")
         self.db_url, self.course_id = coursedir.db_url, coursedir.course_id
+        from ..limits import GradingLimits, RenamedLimit
+        try:
+            self.grading = GradingLimits(config=self.app.config)
+        except RenamedLimit as exc:
+            raise Fatal(str(exc)) from None
+        self.limits = intake.Limits.parse(self.args.intake, base=self.grading.intake())
+        if self.args.timeout is None:
+            self.args.timeout = self.grading.submission_seconds
         database.prepare(self.db_url, self.course_id)
         try:
             self.snapshot = task.snapshot(self.course, self.assignment, self.app)

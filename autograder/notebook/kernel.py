@@ -35,6 +35,7 @@ from traitlets import DottedObjectName, Enum, Integer, Type, Unicode
 import zmq
 
 from .sandbox import bwrap, cgroup, modes
+from ..limits import GradingLimits
 from .output_limit import CapOutput
 from .preprocessors import ReexecuteSteps, failed_check
 from .quiz import TEST_ID
@@ -140,18 +141,11 @@ class SandboxedKernelManager(AsyncKernelManager):
     ``/proc/self/mountinfo`` names the host files bound there). The connection file and the
     sandbox's passwd/group are in a private 0700 folder of the grader's, read-only in the sandbox.
     The kernel's stdin, stdout and stderr are pipes and /dev/null, never the grader's own
-    descriptors (its log).
+    descriptors (its log). Its limits are ``c.GradingLimits.kernel_*`` (:mod:`autograder.limits`).
     """
 
-    memory_mb = Integer(2048, help="Address space of the kernel process (RLIMIT_AS), MiB.").tag(config=True)
-    processes = Integer(64, help="Processes + threads the kernel may have (RLIMIT_NPROC).").tag(config=True)
-    cpu_seconds = Integer(600, help="CPU seconds for the whole kernel (the per-cell limit is "
-                                    "Execute.timeout).").tag(config=True)
-    file_mb = Integer(64, help="Largest file the kernel may write, MiB.").tag(config=True)
-    scratch_mb = Integer(256, help="Size of the kernel's writable working folder (tmpfs), MiB.").tag(config=True)
     client_class = DottedObjectName("autograder.notebook.kernel.SandboxedKernelClient")
     client_factory = Type(SandboxedKernelClient, klass=AsyncKernelClient)
-    sockets_kb = Integer(1024, help="Size of the tmpfs holding the kernel's ipc sockets, KiB.").tag(config=True)
 
     _private = None
     _mode = None
@@ -181,8 +175,9 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         mode = self._mode or modes.warn_if_unsandboxed()
-        limits = bwrap.ProcessLimits(cpu_seconds=self.cpu_seconds, memory_mb=self.memory_mb,
-                                     processes=self.processes, file_mb=self.file_mb)
+        grading = GradingLimits(config=self.config)
+        limits = bwrap.ProcessLimits(cpu_seconds=grading.kernel_cpu_seconds, memory_mb=grading.kernel_memory_mb,
+                                     processes=grading.kernel_processes, file_mb=grading.kernel_file_mb)
         cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
         if mode.sandboxed:
             outer = kw.get("env") or os.environ
@@ -195,8 +190,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             sockets = Path(self.ip).parent
             kernel_cmd = bwrap.command(kernel_cmd, cwd=cwd, limits=limits,
                                        readable=[*readable, self.connection_file], env=env,
-                                       scratch_mb=self.scratch_mb, mode=mode, private=self._private,
-                                       uid=self._uid, scratch=[(sockets, self.sockets_kb / 1024)],
+                                       scratch_mb=grading.kernel_scratch_mb, mode=mode, private=self._private,
+                                       uid=self._uid, scratch=[(sockets, grading.kernel_sockets_kb / 1024)],
                                        workdir=WORKDIR / cwd.name)
         else:
             kernel_cmd = bwrap.command(kernel_cmd, cwd=cwd, limits=limits, mode=mode)
@@ -282,15 +277,9 @@ class SandboxedExecute(CapOutput, GuardedExecute):
     """GuardedExecute with the kernel in the sandbox and the outputs capped while they arrive.
 
     When no budget is active (stock ``nbgrader autograde``), each notebook gets its own
-    :func:`autograder.notebook.sandbox.cgroup.auto_budget`, covering its kernel and its re-executions.
+    :func:`autograder.notebook.sandbox.cgroup.auto_budget`, covering its kernel and its re-executions,
+    of ``c.GradingLimits.submission_memory_mb`` and ``submission_processes``.
     """
-
-    budget_memory_mb = Integer(cgroup.BUDGET_MEMORY_MB, help="Memory (incl. memfd and tmpfs "
-                               "pages) of a notebook's sandboxes together, when the caller opened "
-                               "no budget (stock nbgrader autograde), MiB.").tag(config=True)
-    budget_processes = Integer(cgroup.BUDGET_PROCESSES, help="Processes + threads of a "
-                               "notebook's sandboxes together, when the caller opened no "
-                               "budget.").tag(config=True)
 
     no_kernel_for = Unicode(TEST_ID.pattern, help="Grade ids judged outside the kernel besides the "
                             "step tests ReexecuteSteps decides (default: the quiz's, which is parsed, "
@@ -319,6 +308,7 @@ class SandboxedExecute(CapOutput, GuardedExecute):
             self.log.info("Not executing: every grade cell of this notebook is judged outside the kernel")
             return nb, resources
         info = (resources or {}).get("nbgrader", {})
+        limits = GradingLimits(config=self.config)
         cgroup.auto_budget("%s-%s" % (info.get("student", "student"), info.get("notebook", "notebook")),
-                           self.budget_memory_mb, self.budget_processes)
+                           limits.submission_memory_mb, limits.submission_processes)
         return super().preprocess(nb, resources, km)

@@ -98,10 +98,6 @@ class ReexecuteSteps(NbGraderPreprocessor):
     kernel printed there.
     """
 
-    timeout = Float(10.0, help="Wall-clock seconds one re-execution may take.").tag(config=True)
-    cpu_seconds = Integer(8, help="CPU seconds one re-execution may use.").tag(config=True)
-    memory_mb = Integer(1024, help="Address space of one re-execution, in MiB.").tag(config=True)
-    output_bytes = Integer(1 << 20, help="Bytes one re-execution may print.").tag(config=True)
     python = Unicode(sys.executable, help="Interpreter for the re-executions.").tag(config=True)
     expected_file = Unicode(str(expected.STORE), help="The derived grading data (python -m "
                             "autograder.notebook.expected).").tag(config=True)
@@ -138,8 +134,9 @@ class ReexecuteSteps(NbGraderPreprocessor):
         return nb, resources
 
     def limits(self) -> Limits:
-        return Limits(seconds=self.timeout, cpu_seconds=self.cpu_seconds,
-                      memory_mb=self.memory_mb, output_bytes=self.output_bytes)
+        """The re-executions' limits: ``c.GradingLimits.reexecution_*`` (:mod:`autograder.limits`)."""
+        from ..limits import GradingLimits
+        return GradingLimits(parent=self).reexecution()
 
     def verdicts(self, answers: dict, wanted, data: dict) -> dict:
         """Verdict per step id in ``wanted``, from the answers by grade_id."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..limits import GradingLimits
 from .sandbox import bwrap, modes
 
 HARNESS = Path(__file__).with_name("harness.py")
@@ -32,13 +33,14 @@ OUTCOME_GRACE = 5.0  # seconds past a task's limit for the shared process to say
 
 @dataclass(frozen=True)
 class Limits:
-    """What one re-execution may use."""
+    """What one re-execution may use (plain data; the defaults and the course's values are
+    :class:`autograder.limits.GradingLimits`'s ``reexecution_*``: :meth:`GradingLimits.reexecution`)."""
 
-    seconds: float = 10.0        # wall clock
-    cpu_seconds: int = 8
-    memory_mb: int = 1024        # address space
-    output_bytes: int = 1 << 20  # what the process may write to stdout/stderr files
-    processes: int = 64
+    seconds: float = GradingLimits.default("reexecution_seconds")            # wall clock
+    cpu_seconds: int = GradingLimits.default("reexecution_cpu_seconds")
+    memory_mb: int = GradingLimits.default("reexecution_memory_mb")          # address space
+    output_bytes: int = GradingLimits.default("reexecution_output_bytes")    # what it may write
+    processes: int = GradingLimits.default("reexecution_processes")
 
 
 @dataclass

@@ -9,12 +9,11 @@ import secrets
 from pathlib import Path
 from typing import Optional
 
+from ...limits import GradingLimits
 from .modes import _warn_once_text
 
 log = logging.getLogger("autograder.notebook.sandbox")
 
-BUDGET_MEMORY_MB = 2048   # memory of all a submission's sandboxes together (incl. memfd, tmpfs)
-BUDGET_PROCESSES = 256    # processes + threads of all a submission's sandboxes together
 CGROUP_PREFIX = "autograder-budget-"
 _active = None            # the Budget in force in this process, if any
 
@@ -200,13 +199,16 @@ def budget(name: str, memory_mb: Optional[int] = None, processes: Optional[int] 
     """While active, every sandbox :func:`command` starts in this process (the kernel and
     every re-execution) joins one cgroup limiting memory (including memfd and tmpfs pages) and
     processes of them all together; on exit, everything in it is killed and the cgroup removed.
-    Stale budgets of dead grader processes are removed first. Yields the :class:`Budget`."""
+    Stale budgets of dead grader processes are removed first. Yields the :class:`Budget`.
+    ``memory_mb``, ``processes``: None means :class:`autograder.limits.GradingLimits`'s default
+    (the callers pass the course's ``submission_memory_mb`` and ``submission_processes``)."""
     global _active
     if _auto is not None:  # a notebook's automatic budget, left open: its sandboxes are gone
         auto_budget_close()
     if _active is not None:
         raise RuntimeError("a budget is already active in this process: %s" % _active.name)
-    current = Budget(name, memory_mb or BUDGET_MEMORY_MB, processes or BUDGET_PROCESSES)
+    current = Budget(name, memory_mb or GradingLimits.default("submission_memory_mb"),
+                     processes or GradingLimits.default("submission_processes"))
     if set(current.enforced) != {"memory", "pids"}:
         _warn_once_text(BUDGET_MISSING % (", ".join(current.enforced) or "nothing",
                                           current.missing or "unknown"))
