@@ -26,7 +26,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from autograder.limits import GradingLimits
+from autograder.notebook.limits import GradingLimits
 from autograder.notebook import kernel
 from autograder.notebook.sandbox import bwrap, cgroup, modes
 from autograder.notebook.kernel import SandboxedExecute

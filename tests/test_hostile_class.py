@@ -26,7 +26,7 @@ import psutil
 import pytest
 
 from autograder.classrun import intake
-from autograder.limits import GradingLimits
+from autograder.notebook.limits import GradingLimits
 from support import (ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, run_every_notebook,
                      step_scores, submit)
 from test_budget import ATTACKS, MARK_BYTES, REFERENCE, SLEEPING_CELLS, STEP1_EARNED, sleeper

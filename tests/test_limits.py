@@ -13,10 +13,9 @@ import sys
 import pytest
 from traitlets.config import Config
 
-from autograder import limits
 from autograder.classrun import intake, receipt
 from autograder.course.submissions import hand_in
-from autograder.notebook import expected, reexecute
+from autograder.notebook import expected, limits, reexecute
 from support import ASSIGNMENT, ROOT, env
 
 REFERENCE = expected.load()["reference"]
@@ -127,11 +126,11 @@ def test_grade_refuses_an_old_name_before_anyone_is_graded(course):
 def test_the_plain_data_forms_take_their_defaults_from_grading_limits():
     grading = limits.GradingLimits()
     assert reexecute.Limits() == grading.reexecution()
-    assert intake.Limits() == grading.intake()
+    assert intake.Limits() == intake.Limits(**grading.intake())
     config = Config({"GradingLimits": {"reexecution_memory_mb": 300, "intake_cells": 5}})
     lowered = limits.GradingLimits(config=config)
-    assert lowered.reexecution().memory_mb == 300 and lowered.intake().cells == 5
-    assert intake.Limits.parse(["files=3"], base=lowered.intake()) == intake.Limits(files=3, cells=5)
+    assert lowered.reexecution().memory_mb == 300 and lowered.intake()["cells"] == 5
+    assert intake.Limits.parse(["files=3"], base=intake.Limits(**lowered.intake())) == intake.Limits(files=3, cells=5)
 
 
 def test_the_doc_table_is_the_one_grading_limits_generates():
@@ -139,6 +138,6 @@ def test_the_doc_table_is_the_one_grading_limits_generates():
     start, end = doc.find(limits.TABLE_START), doc.find(limits.TABLE_END)
     assert 0 <= start < end, "docs/sandbox.md has no GradingLimits table"
     assert doc[start:end + len(limits.TABLE_END)] == limits.table(), \
-        "docs/sandbox.md's limits table is out of date: paste `python -m autograder.limits` into it"
+        "docs/sandbox.md's limits table is out of date: paste `python -m autograder.notebook.limits` into it"
     for name in limits.GradingLimits.names():
         assert f"| `{name}` | " in limits.table()

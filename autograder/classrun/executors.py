@@ -16,7 +16,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..limits import GradingLimits
+from ..notebook.limits import GradingLimits
 from . import pool
 
 TASK_TIMEOUT = GradingLimits.default("submission_seconds")  # the default; the course's is c.GradingLimits.submission_seconds

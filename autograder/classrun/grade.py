@@ -116,12 +116,12 @@ class ClassRun:
         if coursedir.directory_structure != "{nbgrader_step}/{student_id}/{assignment_id}":
             raise Fatal(f"unsupported CourseDirectory.directory_structure {coursedir.directory_structure!r}")
         self.db_url, self.course_id = coursedir.db_url, coursedir.course_id
-        from ..limits import GradingLimits, RenamedLimit
+        from ..notebook.limits import GradingLimits, RenamedLimit
         try:
             self.grading = GradingLimits(config=self.app.config)
         except RenamedLimit as exc:
             raise Fatal(str(exc)) from None
-        self.limits = intake.Limits.parse(self.args.intake, base=self.grading.intake())
+        self.limits = intake.Limits.parse(self.args.intake, base=intake.Limits(**self.grading.intake()))
         if self.args.timeout is None:
             self.args.timeout = self.grading.submission_seconds
         database.prepare(self.db_url, self.course_id)

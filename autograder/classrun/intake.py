@@ -23,7 +23,7 @@ import stat
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ..limits import GradingLimits
+from ..notebook.limits import GradingLimits
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}")  # the whole id (fullmatch)
 
@@ -31,7 +31,7 @@ STUDENT_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}")  # the whole id (f
 @dataclass(frozen=True)
 class Limits:
     """The intake limits (plain data): ``c.GradingLimits.intake_<name>`` in the course's
-    nbgrader_config.py (:meth:`autograder.limits.GradingLimits.intake`, which holds the defaults),
+    nbgrader_config.py (:meth:`autograder.notebook.limits.GradingLimits.intake`, which holds the defaults),
     each overridden for one run with ``grade --intake NAME=VALUE``."""
     files: int = GradingLimits.default("intake_files")                    # files in one submission
     file_bytes: int = GradingLimits.default("intake_file_bytes")          # one file

@@ -68,7 +68,7 @@ def commit() -> str:
 
 def limits(in_force) -> dict:
     """The limits a grading ran under: every value of ``in_force`` (the
-    :class:`autograder.limits.GradingLimits` built from the course's configuration) and this
+    :class:`autograder.notebook.limits.GradingLimits` built from the course's configuration) and this
     machine's sandbox mode."""
     from ..notebook.sandbox import modes
     return {"grading": in_force.in_force(), "sandbox": modes.detect().name}

@@ -214,7 +214,7 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds, limits=
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde
 
-    from ..limits import GradingLimits
+    from ..notebook.limits import GradingLimits
     from ..notebook.sandbox import cgroup
 
     assignment = snapshot["assignment"]

@@ -28,7 +28,7 @@ import math
 import sys
 from pathlib import Path
 
-from ..limits import GradingLimits, RenamedLimit
+from ..notebook.limits import GradingLimits, RenamedLimit
 from . import grade, gradebook, receipt, report, task
 
 HAND = "changed by hand (nbgrader records no author or time)"

@@ -35,7 +35,7 @@ from traitlets import DottedObjectName, Enum, Integer, Type, Unicode
 import zmq
 
 from .sandbox import bwrap, cgroup, modes
-from ..limits import GradingLimits
+from .limits import GradingLimits
 from .output_limit import CapOutput
 from .preprocessors import ReexecuteSteps, failed_check
 from .quiz import TEST_ID
@@ -141,7 +141,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     ``/proc/self/mountinfo`` names the host files bound there). The connection file and the
     sandbox's passwd/group are in a private 0700 folder of the grader's, read-only in the sandbox.
     The kernel's stdin, stdout and stderr are pipes and /dev/null, never the grader's own
-    descriptors (its log). Its limits are ``c.GradingLimits.kernel_*`` (:mod:`autograder.limits`).
+    descriptors (its log). Its limits are ``c.GradingLimits.kernel_*`` (:mod:`autograder.notebook.limits`).
     """
 
     client_class = DottedObjectName("autograder.notebook.kernel.SandboxedKernelClient")

@@ -134,8 +134,8 @@ class ReexecuteSteps(NbGraderPreprocessor):
         return nb, resources
 
     def limits(self) -> Limits:
-        """The re-executions' limits: ``c.GradingLimits.reexecution_*`` (:mod:`autograder.limits`)."""
-        from ..limits import GradingLimits
+        """The re-executions' limits: ``c.GradingLimits.reexecution_*`` (:mod:`autograder.notebook.limits`)."""
+        from .limits import GradingLimits
         return GradingLimits(parent=self).reexecution()
 
     def verdicts(self, answers: dict, wanted, data: dict) -> dict:

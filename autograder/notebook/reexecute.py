@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..limits import GradingLimits
+from .limits import GradingLimits
 from .sandbox import bwrap, modes
 
 HARNESS = Path(__file__).with_name("harness.py")
@@ -34,7 +34,7 @@ OUTCOME_GRACE = 5.0  # seconds past a task's limit for the shared process to say
 @dataclass(frozen=True)
 class Limits:
     """What one re-execution may use (plain data; the defaults and the course's values are
-    :class:`autograder.limits.GradingLimits`'s ``reexecution_*``: :meth:`GradingLimits.reexecution`)."""
+    :class:`autograder.notebook.limits.GradingLimits`'s ``reexecution_*``: :meth:`GradingLimits.reexecution`)."""
 
     seconds: float = GradingLimits.default("reexecution_seconds")            # wall clock
     cpu_seconds: int = GradingLimits.default("reexecution_cpu_seconds")

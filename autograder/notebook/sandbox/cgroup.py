@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 from typing import Optional
 
-from ...limits import GradingLimits
+from ..limits import GradingLimits
 from .modes import _warn_once_text
 
 log = logging.getLogger("autograder.notebook.sandbox")
@@ -200,7 +200,7 @@ def budget(name: str, memory_mb: Optional[int] = None, processes: Optional[int] 
     every re-execution) joins one cgroup limiting memory (including memfd and tmpfs pages) and
     processes of them all together; on exit, everything in it is killed and the cgroup removed.
     Stale budgets of dead grader processes are removed first. Yields the :class:`Budget`.
-    ``memory_mb``, ``processes``: None means :class:`autograder.limits.GradingLimits`'s default
+    ``memory_mb``, ``processes``: None means :class:`autograder.notebook.limits.GradingLimits`'s default
     (the callers pass the course's ``submission_memory_mb`` and ``submission_processes``)."""
     global _active
     if _auto is not None:  # a notebook's automatic budget, left open: its sandboxes are gone
