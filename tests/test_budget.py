@@ -26,11 +26,13 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from autograder.notebook import kernel, sandbox
+from autograder.notebook.limits import GradingLimits
+from autograder.notebook import kernel
+from autograder.notebook.sandbox import bwrap, cgroup, modes
 from autograder.notebook.kernel import SandboxedExecute
 from support import ASSIGNMENT, env, fill, release_notebook, run_every_notebook, step_scores, submit
 
-pytestmark = pytest.mark.skipif(not sandbox.detect().sandboxed, reason="no sandbox on this machine")
+pytestmark = pytest.mark.skipif(not modes.detect().sandboxed, reason="no sandbox on this machine")
 
 MARK = "b'FORGED-' + b'LOG-LINE'"  # built at run time, so no notebook holds the bytes
 MARK_BYTES = b"FORGED-LOG-LINE"
@@ -60,15 +62,15 @@ def run(argv, **kw):
 
 
 def python(code: str, tmp_path: Path, **limits) -> list:
-    return sandbox.command([sys.executable, "-I", "-c", code], cwd=tmp_path,
-                           limits=sandbox.ProcessLimits(**limits))
+    return bwrap.command([sys.executable, "-I", "-c", code], cwd=tmp_path,
+                         limits=bwrap.ProcessLimits(**limits))
 
 
 # ---------------------------------------------------------------- the budget itself
 
 def test_memfd_past_the_memory_budget_is_stopped(tmp_path):
     """A memfd holds no address space (RLIMIT_AS cannot see it): the cgroup charges its pages."""
-    with sandbox.budget("memfd", memory_mb=512) as budget:
+    with cgroup.budget("memfd", memory_mb=512) as budget:
         assert budget.enforced == ["memory", "pids"], budget.missing
         proc = run(python(MEMFD_ATTACK, tmp_path, file_mb=64), cwd=tmp_path)
         peak, kills = budget.peak_memory_mb(), budget.oom_kills()
@@ -83,7 +85,7 @@ def test_the_budget_is_shared_by_all_sandboxes_of_a_submission(tmp_path):
     hold = ("import os, sys, time\nfd = os.memfd_create('m')\n"
             "for i in range(30):\n    os.write(fd, b'x' * (10 << 20))\n"
             "print('holding', flush=True)\ntime.sleep(60)\n")
-    with sandbox.budget("shared", memory_mb=512) as budget:
+    with cgroup.budget("shared", memory_mb=512) as budget:
         first = subprocess.Popen(python(hold, tmp_path, file_mb=512), stdout=subprocess.PIPE, text=True,
                                  stdin=subprocess.DEVNULL)
         assert first.stdout.readline() == "holding\n"
@@ -101,7 +103,7 @@ def test_processes_of_the_budget_are_capped_together(tmp_path):
     fork = ("import os, time\nmade = 0\nfor i in range(100):\n    try:\n        pid = os.fork()\n"
             "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(30)\n        os._exit(0)\n"
             "    made += 1\nprint(made, flush=True)\n")
-    with sandbox.budget("forks", processes=32) as budget:
+    with cgroup.budget("forks", processes=32) as budget:
         proc = run(python(fork, tmp_path), cwd=tmp_path)  # no RLIMIT_NPROC: only the budget
         refused = budget.pids_refused()
     print("fork loop under a 32-process budget: made %s, refused %d" % (proc.stdout.strip(), refused))
@@ -109,7 +111,7 @@ def test_processes_of_the_budget_are_capped_together(tmp_path):
 
 
 def test_leaving_the_budget_kills_everything_and_removes_the_cgroups(tmp_path):
-    with sandbox.budget("left") as budget:
+    with cgroup.budget("left") as budget:
         proc = subprocess.Popen(python("import os, time\nif os.fork() == 0:\n    os.setsid()\n"
                                        "time.sleep(60)\n", tmp_path), stdin=subprocess.DEVNULL)
         while len(budget.pids()) < 4:  # bwrap, its pid 1, the python and its child
@@ -135,10 +137,10 @@ def _state(pid: int) -> str:
 def test_a_killed_worker_leaves_nothing_behind_for_good(tmp_path):
     """SIGKILL the grader mid-submission: bwrap dies with it; the next budget sweeps the cgroup
     and the next kernel the private folder."""
-    worker = ("import subprocess, sys, time\nfrom autograder.notebook import sandbox, kernel\n"
+    worker = ("import subprocess, sys, time\nfrom autograder.notebook import kernel\nfrom autograder.notebook.sandbox import bwrap, cgroup\n"
               "folder = kernel.private_folder()\n"
-              "with sandbox.budget('killed') as b:\n"
-              "    subprocess.Popen(sandbox.command([sys.executable, '-c', 'import time; time.sleep(60)'],"
+              "with cgroup.budget('killed') as b:\n"
+              "    subprocess.Popen(bwrap.command([sys.executable, '-c', 'import time; time.sleep(60)'],"
               " cwd=%r))\n"
               "    while len(b.pids()) < 3:\n        time.sleep(0.05)\n"
               "    print(json.dumps([str(p) for p in b.folders.values()] + [str(folder)]), flush=True)\n"
@@ -149,27 +151,27 @@ def test_a_killed_worker_leaves_nothing_behind_for_good(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert all(path.exists() for path in left)
-    with sandbox.budget("next"):
+    with cgroup.budget("next"):
         pass
     kernel.private_folder().rmdir()
     assert not any(path.exists() for path in left)
 
 
 def test_stock_autograde_gets_one_budget_per_notebook_and_a_callers_budget_wins():
-    first = sandbox.auto_budget("notebook-1")
-    assert sandbox.active() is first and first.folders
-    second = sandbox.auto_budget("notebook-2")
-    assert sandbox.active() is second and not first.folders  # the first one was closed
-    with sandbox.budget("submission") as submission:
+    first = cgroup.auto_budget("notebook-1")
+    assert cgroup.active() is first and first.folders
+    second = cgroup.auto_budget("notebook-2")
+    assert cgroup.active() is second and not first.folders  # the first one was closed
+    with cgroup.budget("submission") as submission:
         assert not second.folders
-        assert sandbox.auto_budget("notebook-3") is submission
-    assert sandbox.active() is None and not submission.folders
-    sandbox.auto_budget_close()
+        assert cgroup.auto_budget("notebook-3") is submission
+    assert cgroup.active() is None and not submission.folders
+    cgroup.auto_budget_close()
 
 
 def test_a_budget_that_cannot_be_enforced_says_so_loudly(monkeypatch, capsys):
-    monkeypatch.setattr(sandbox, "_cgroup_places", lambda: (0, {}, "no cgroup here (test)"))
-    with sandbox.budget("nowhere") as budget:
+    monkeypatch.setattr(cgroup, "_cgroup_places", lambda: (0, {}, "no cgroup here (test)"))
+    with cgroup.budget("nowhere") as budget:
         assert budget.enforced == []
     assert "SUBMISSION BUDGET ONLY PARTLY ENFORCED (enforced: nothing; no cgroup here (test))" \
         in capsys.readouterr().err
@@ -185,8 +187,8 @@ def test_per_process_file_size_cpu_and_tmpfs_sizes_hold(tmp_path):
             "                n += 1\n    except OSError as exc:\n        return n, exc.errno\n    return n, 0\n")
     probe = fill + ("import json\n"
                     "print(json.dumps([fill('big', 50), fill('/tmp/a', 50), fill('/tmp/b', 50), fill('w1', 50)]))\n")
-    argv = sandbox.command([sys.executable, "-I", "-c", probe], cwd=tmp_path / "work", scratch_mb=48,
-                           limits=sandbox.ProcessLimits(file_mb=40))
+    argv = bwrap.command([sys.executable, "-I", "-c", probe], cwd=tmp_path / "work", scratch_mb=48,
+                         limits=bwrap.ProcessLimits(file_mb=40))
     (tmp_path / "work").mkdir()
     out = run(argv, cwd=tmp_path / "work").stdout.strip()
     print("file limit 40 MiB, /tmp 64 MiB, working folder 48 MiB:", out)
@@ -252,7 +254,7 @@ def test_the_kernel_connection_folder_is_a_small_tmpfs_of_the_sandbox(tmp_path):
     out = nb.cells[0].outputs[0]["text"]
     print("connection-folder fill:", out)
     # EACCES on the folder, ENOSPC in the sockets' tmpfs once its size (1 MiB) is used
-    capacity = kernel.SandboxedKernelManager.sockets_kb.default_value >> 10
+    capacity = GradingLimits.default("kernel_sockets_kb") >> 10
     assert out.strip() == "[(0, 13), (%d, 28)]" % capacity
     assert nb.cells[1].outputs[0]["text"] == "still connected\n"
     assert leftovers(os.getpid()) == set()
@@ -265,7 +267,7 @@ def _execute(cells, folder: Path, **config):
     try:
         nb, _ = preprocessor.preprocess(nb, {"metadata": {"path": str(folder)}})
     finally:
-        sandbox.auto_budget_close()
+        cgroup.auto_budget_close()
     return nb
 
 
@@ -303,7 +305,7 @@ def test_twenty_sleeping_cells_cost_the_time_budget_and_later_graded_cells_fail(
     try:
         nb, _ = preprocessor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     finally:
-        sandbox.auto_budget_close()
+        cgroup.auto_budget_close()
     executed = [c for c in nb.cells[:20] if c.outputs]
     print("sleeping cells executed within a 14 s budget at 4 s per cell: %d of 20" % len(executed))
     assert 1 <= len(executed) <= 14 // 4 + 1
@@ -322,7 +324,7 @@ def test_after_the_kernel_died_later_graded_cells_fail(tmp_path):
     try:
         nb, _ = SandboxedExecute(timeout=15).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     finally:
-        sandbox.auto_budget_close()
+        cgroup.auto_budget_close()
     assert [o["ename"] for o in nb.cells[0].outputs] == ["KernelStopped"]
     assert [o["ename"] for o in nb.cells[1].outputs] == ["NotExecuted"]
     assert "kernel was stopped at an earlier cell" in nb.cells[1].outputs[0]["evalue"]
@@ -419,8 +421,8 @@ def graded(course_template, small_disk):
 def leftovers(pid: int) -> set:
     """Private kernel folders and budget cgroups of grader process ``pid`` that still exist."""
     found = set(Path(tempfile.gettempdir()).glob("%s%d-*" % (kernel.PRIVATE_PREFIX, pid)))
-    for parent in sandbox._cgroup_places()[1].values():
-        found |= set(parent.glob("%s%d-*" % (sandbox.CGROUP_PREFIX, pid)))
+    for parent in cgroup._cgroup_places()[1].values():
+        found |= set(parent.glob("%s%d-*" % (cgroup.CGROUP_PREFIX, pid)))
     return found
 
 

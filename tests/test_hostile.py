@@ -20,7 +20,7 @@ import nbformat
 import pytest
 
 from autograder.course import feedback
-from autograder.notebook import sandbox
+from autograder.notebook.sandbox import bwrap, modes
 from support import (ASSIGNMENT, ROOT, fill, nbgrader, release_notebook, run_every_notebook,
                      step_scores, submit)
 
@@ -101,7 +101,7 @@ def gradebook_rows(db: Path) -> set:
 
 @pytest.fixture(scope="module")
 def hostile_class(course_template, tmp_path_factory):
-    mode = sandbox.detect()
+    mode = modes.detect()
     if not mode.sandboxed:
         pytest.fail("no sandbox on this machine (%s): apt-get install bubblewrap" % mode.reason)
     course = Path(shutil.copytree(course_template, tmp_path_factory.mktemp("hostile") / "course"))
@@ -237,8 +237,8 @@ def test_reexecution_sees_no_course_file_and_runs_unprivileged():
     run = run_cells([probe], 42)
     assert run.report and run.report["error"] is None, run.report or run.stderr
     uid, *_ = run.report["stdout"].split(" ", 1)
-    if sandbox.detect().switches_uid:
-        assert sandbox.UID_BASE <= int(uid) < sandbox.UID_BASE + sandbox.UID_SPAN
+    if modes.detect().switches_uid:
+        assert bwrap.UID_BASE <= int(uid) < bwrap.UID_BASE + bwrap.UID_SPAN
     assert "source" not in run.report["stdout"] and "gradebook.db" not in run.report["stdout"]
     assert "'autograder'" in run.report["stdout"]  # only harness.py is bound in there
     run = run_cells([f"print(open({str(ROOT / 'source' / ASSIGNMENT / 'reproducibility.expected.json')!r}).read())"], 42)
@@ -260,8 +260,8 @@ def test_python_installed_under_tmp_is_bound_over_the_empty_tmp(monkeypatch):
     import tempfile
     venv_bin = Path(tempfile.mkdtemp(dir="/tmp")) / "bin"
     venv_bin.mkdir()
-    monkeypatch.setattr(sandbox, "_python_paths", lambda: [venv_bin])
-    args = sandbox._base_args(sandbox.Mode("bwrap-root", "")).args
+    monkeypatch.setattr(bwrap, "_python_paths", lambda: [venv_bin])
+    args = bwrap._base_args(modes.Mode("bwrap-root", "")).args
     binds = [args[i + 1] for i, arg in enumerate(args) if arg == "--ro-bind"]
     assert str(venv_bin) in binds
     assert args.index("/tmp") < args.index(str(venv_bin))  # mounted over the tmpfs, not under it
@@ -272,12 +272,12 @@ def test_python_installed_under_tmp_is_bound_over_the_empty_tmp(monkeypatch):
 def test_a_grader_installed_where_the_sandbox_looks_is_refused(monkeypatch):
     """A non-editable install puts the grader's data (quiz key, expected values) into the
     site-packages the sandbox shows: no sandbox is built then, so no kernel starts."""
-    site = sandbox.GRADER.parent
-    monkeypatch.setattr(sandbox, "_python_paths", lambda: [site])
+    site = bwrap.GRADER.parent
+    monkeypatch.setattr(bwrap, "_python_paths", lambda: [site])
     with pytest.raises(RuntimeError, match="editable"):
-        sandbox._base_args(sandbox.Mode("bwrap-root", ""))
-    monkeypatch.setattr(sandbox, "_python_paths", lambda: [site / "tests"])
-    assert sandbox._base_args(sandbox.Mode("bwrap-root", "")).args  # beside it: fine
+        bwrap._base_args(modes.Mode("bwrap-root", ""))
+    monkeypatch.setattr(bwrap, "_python_paths", lambda: [site / "tests"])
+    assert bwrap._base_args(modes.Mode("bwrap-root", "")).args  # beside it: fine
 
 
 def test_unsandboxed_grading_still_works_and_says_so_loudly(tmp_path, monkeypatch):
@@ -312,7 +312,7 @@ def test_each_run_starts_from_a_fresh_fork_with_nothing_left_by_the_one_before()
     assert left.report["error"] is None and looked.report["error"] is None, (left, looked)
     randint, file_here, file_in_tmp, others = looked.report["stdout"].split(" ", 3)
     assert (randint, file_here, file_in_tmp) == ("1", "False", "False")
-    if sandbox.detect().sandboxed:  # the sandbox's own PID namespace: only its init is left
+    if modes.detect().sandboxed:  # the sandbox's own PID namespace: only its init is left
         assert others.strip() == "[1]"
 
 

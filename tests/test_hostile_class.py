@@ -26,7 +26,7 @@ import psutil
 import pytest
 
 from autograder.classrun import intake
-from autograder.notebook import sandbox
+from autograder.notebook.limits import GradingLimits
 from support import (ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, run_every_notebook,
                      step_scores, submit)
 from test_budget import ATTACKS, MARK_BYTES, REFERENCE, SLEEPING_CELLS, STEP1_EARNED, sleeper
@@ -254,7 +254,7 @@ def test_peak_memory_disk_and_time_stay_within_the_documented_bounds(graded):
     """Bounds, not a speed target: each derives from documented limits (the time bound is the
     per-task --timeout for each round of workers, plus start-up), and no task hit its timeout."""
     mib = 1 << 20
-    memory_bound = (WORKERS * (sandbox.BUDGET_MEMORY_MB + 1024) + 1024) * mib
+    memory_bound = (WORKERS * (GradingLimits.default("submission_memory_mb") + 1024) + 1024) * mib
     disk_bound = WORKERS * (3 * intake.Limits().total_bytes + 256 * mib) + len(graded["report"]) * 2 * mib
     tasks = sum(not (e["reason"] or "").startswith("intake:") for e in graded["report"].values())
     time_bound = math.ceil(tasks / WORKERS) * TIMEOUT + 120

@@ -73,7 +73,7 @@ def test_a_receipt_records_what_the_points_rest_on(graded):
         assert rec["environment"]["requirements_lock"] == lock
         assert rec["grader"] == receipt.grader() and rec["commit"]
         assert rec["seeds"][0] == 42 and len(rec["seeds"]) == len(set(rec["seeds"])) >= 3
-        assert rec["limits"]["reexecution"]["seconds"] > 0
+        assert rec["limits"]["grading"]["reexecution_seconds"] > 0
         assert {"test_step1", "test_step4"} <= set(rec["cells"])
     assert found["ben"]["cells"]["test_step2"]["score"] == 0 and found["ada"]["cells"]["test_step2"]["score"] == 2
     assert len({rec["seeds"][1] for rec in found.values()}) == len(found), "fresh secret seeds per submission"

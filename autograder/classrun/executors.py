@@ -16,9 +16,10 @@ import abc
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..notebook.limits import GradingLimits
 from . import pool
 
-TASK_TIMEOUT = 600.0  # seconds one submission may take (the whole task) before it is given up
+TASK_TIMEOUT = GradingLimits.default("submission_seconds")  # the default; the course's is c.GradingLimits.submission_seconds
 
 
 @dataclass(frozen=True)

@@ -77,11 +77,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSON report, relative to the course root (default: %(default)s)")
     parser.add_argument("--log", type=Path, default=Path("exports/grade.log"),
                         help="what the grading of each student logged, relative to the course root")
-    parser.add_argument("--timeout", type=float, default=executors.TASK_TIMEOUT,
+    parser.add_argument("--timeout", type=float, default=None,
                         help="seconds one submission may take before its grading is stopped "
-                             "(default: %(default)s)")
+                             "(default: the course's c.GradingLimits.submission_seconds, by default "
+                             f"{executors.TASK_TIMEOUT:g})")
     parser.add_argument("--intake", action="append", default=[], metavar="NAME=VALUE",
-                        help="an intake limit (repeatable): " + ", ".join(
+                        help="an intake limit for this run (repeatable; the course's are "
+                             "c.GradingLimits.intake_NAME): " + ", ".join(
                             f"{k}={v}" for k, v in intake.Limits().__dict__.items()))
 
 
@@ -116,6 +118,14 @@ class ClassRun:
             raise Fatal(f"unsupported CourseDirectory.directory_structure {coursedir.directory_structure!r}")
         self.db_url, self.course_id = coursedir.db_url, coursedir.course_id
         checked(Path(coursedir.root, coursedir.source_directory), self.assignment)
+        from ..notebook.limits import GradingLimits, RenamedLimit
+        try:
+            self.grading = GradingLimits(config=self.app.config)
+        except RenamedLimit as exc:
+            raise Fatal(str(exc)) from None
+        self.limits = intake.Limits.parse(self.args.intake, base=intake.Limits(**self.grading.intake()))
+        if self.args.timeout is None:
+            self.args.timeout = self.grading.submission_seconds
         database.prepare(self.db_url, self.course_id)
         try:
             self.snapshot = task.snapshot(self.course, self.assignment, self.app)
@@ -238,8 +248,8 @@ class ClassRun:
     def execute(self, tasks: list) -> None:
         keys = {t.student: key for t, key in tasks}
         if not self.args.scheduler:  # local workers: this machine's sandbox, said before they start
-            from ..notebook import sandbox
-            sandbox.warn_if_unsandboxed()
+            from ..notebook.sandbox import modes
+            modes.warn_if_unsandboxed()
         with executors.make(self.args, log=self.logs.append) as executor:
             self.executor_text = executor.description
             self.progress.note(f"Grading {len(tasks)} submission(s) of {self.assignment} with "
@@ -477,10 +487,10 @@ def run(args) -> int:
           + f" in {data['seconds']:.1f} s with {grader.executor_text or 'no worker'}")
     print(f"grades CSV: {_shown(course / args.csv)}\nreport: {_shown(course / args.report)}")
     if data["unsandboxed"]:
-        from ..notebook import sandbox
-        sandbox.warn_loudly(f"{len(data['unsandboxed'])} submission(s) of this run were graded "
-                            f"UNSANDBOXED: {', '.join(data['unsandboxed'][:10])}. " + sandbox.UNSANDBOXED
-                            % "their receipts say sandbox: none")
+        from ..notebook.sandbox import modes
+        modes.warn_loudly(f"{len(data['unsandboxed'])} submission(s) of this run were graded "
+                          f"UNSANDBOXED: {', '.join(data['unsandboxed'][:10])}. " + modes.UNSANDBOXED
+                          % "their receipts say sandbox: none")
     if data["interrupted"]:
         print("interrupted; the reports list the students not graded", file=sys.stderr)
         return 130

@@ -23,26 +23,34 @@ import stat
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from ..notebook.limits import GradingLimits
+
 STUDENT_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}")  # the whole id (fullmatch)
-MiB = 1 << 20
 
 
 @dataclass(frozen=True)
 class Limits:
-    """The intake limits; each can be set with ``grade --intake NAME=VALUE``."""
-    files: int = 200                  # files in one submission
-    file_bytes: int = 16 * MiB        # one file
-    total_bytes: int = 64 * MiB       # all files of one submission
-    notebook_bytes: int = 16 * MiB    # one notebook
-    json_depth: int = 100             # nesting of a notebook's JSON (nbformat needs ~10)
-    cells: int = 1000                 # cells in one notebook
-    folder_depth: int = 8             # folders inside the submission folder
+    """The intake limits (plain data): ``c.GradingLimits.intake_<name>`` in the course's
+    nbgrader_config.py (:meth:`autograder.notebook.limits.GradingLimits.intake`, which holds the defaults),
+    each overridden for one run with ``grade --intake NAME=VALUE``."""
+    files: int = GradingLimits.default("intake_files")                    # files in one submission
+    file_bytes: int = GradingLimits.default("intake_file_bytes")          # one file
+    total_bytes: int = GradingLimits.default("intake_total_bytes")        # all files of one submission
+    notebook_bytes: int = GradingLimits.default("intake_notebook_bytes")  # one notebook
+    json_depth: int = GradingLimits.default("intake_json_depth")          # nesting of a notebook's JSON
+    cells: int = GradingLimits.default("intake_cells")                    # cells in one notebook
+    folder_depth: int = GradingLimits.default("intake_folder_depth")      # folders inside the submission
 
     @classmethod
-    def parse(cls, settings) -> "Limits":
-        """Limits from ``["files=50", "file_bytes=1048576", ...]``; ValueError names a bad one."""
-        names = {f.name for f in fields(cls)}
-        values = {}
+    def names(cls) -> list:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def parse(cls, settings, base: "Limits" = None) -> "Limits":
+        """Limits from ``["files=50", "file_bytes=1048576", ...]`` over ``base`` (default: the
+        defaults); ValueError names a bad one."""
+        names = set(cls.names())
+        values = dict((base or cls()).__dict__)
         for item in settings or []:
             name, _, value = item.partition("=")
             if name not in names or not value.isdigit() or int(value) < 1:

@@ -3,21 +3,21 @@
 ``autograded/<student>/<assignment>/receipt.json`` holds the sha256 of each submitted file, the
 course commit, the hashes of ``requirements.lock`` and of the grader's code and data, the Python
 that graded, the re-execution seeds drawn (secret ones included: the receipt stays grader-side,
-like the gradebook), the limits in force, the status and the verdict and points of every graded
+like the gradebook), the limits in force (every ``c.GradingLimits`` value the grading ran under,
+and the sandbox mode), the status and the verdict and points of every graded
 cell. ``python -m autograder verify`` (:mod:`autograder.classrun.verify`) regrades from it.
 """
 import hashlib
 import json
 import platform
 import subprocess
-from dataclasses import asdict
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1]
 ROOT = PACKAGE.parent
 LOCK = ROOT / "requirements.lock"
 NAME = "receipt.json"
-VERSION = 1
+VERSION = 2  # 2: "limits" holds every GradingLimits value ("grading") and the sandbox mode
 
 
 def sha256(data: bytes) -> str:
@@ -66,17 +66,19 @@ def commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty else "")
 
 
-def limits() -> dict:
-    """The limits in force by default (the re-execution's, and the sandbox mode)."""
-    from ..notebook import sandbox
-    from ..notebook.reexecute import Limits
-    return {"reexecution": asdict(Limits()), "sandbox": sandbox.detect().name}
+def limits(in_force) -> dict:
+    """The limits a grading ran under: every value of ``in_force`` (the
+    :class:`autograder.notebook.limits.GradingLimits` built from the course's configuration) and this
+    machine's sandbox mode."""
+    from ..notebook.sandbox import modes
+    return {"grading": in_force.in_force(), "sandbox": modes.detect().name}
 
 
 def build(*, submitted: Path, autograded: Path, seeds: list, cells: dict, status: dict,
-          limits_in_force: dict = None) -> dict:
+          limits_in_force: dict) -> dict:
     """The receipt of one graded submission (plain data). ``cells``: ``{grade_id: {"score",
-    "max_score", "verdict"}}``; ``status``: ``{"status", "reason", "detail"}``."""
+    "max_score", "verdict"}}``; ``status``: ``{"status", "reason", "detail"}``;
+    ``limits_in_force``: :func:`limits` of the grading."""
     return {
         "version": VERSION,
         "submitted": files(submitted),
@@ -85,7 +87,7 @@ def build(*, submitted: Path, autograded: Path, seeds: list, cells: dict, status
         "grader": grader(),
         "environment": environment(),
         "seeds": [int(s) for s in seeds],
-        "limits": limits_in_force or limits(),
+        "limits": limits_in_force,
         "status": dict(status),
         "cells": {name: {"score": cell["score"], "max_score": cell["max_score"], "verdict": cell["verdict"]}
                   for name, cell in sorted(cells.items())},

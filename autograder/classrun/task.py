@@ -190,17 +190,18 @@ class Records(logging.Handler):
             pass
 
 
-def grade(snapshot: dict, student: str, files: dict, seeds=None) -> dict:
+def grade(snapshot: dict, student: str, files: dict, seeds=None, limits: dict = None) -> dict:
     """Grade ``student``'s ``files`` ({path in the submission folder: bytes}) against ``snapshot``.
 
     ``seeds``: the re-execution seeds (None: chosen from the snapshot's seed key and ``files``,
-    the same for the same files). Never raises: anything
+    the same for the same files). ``limits``: ``{GradingLimits trait: value}`` to grade under
+    instead of the snapshot's configuration (``verify``: a receipt's). Never raises: anything
     that goes wrong is this submission's ``failed`` status with its reason.
     """
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="t") as tmp:
         try:
-            result = _grade(Path(tmp), snapshot, student, files, seeds)
+            result = _grade(Path(tmp), snapshot, student, files, seeds, limits)
         except Exception as exc:  # noqa: BLE001 - the submission fails, not the worker
             result = {"status": report.FAILED, "reason": "grading error",
                       "detail": "".join(traceback.format_exception_only(type(exc), exc)).strip()[-2000:],
@@ -213,11 +214,12 @@ def _place(root: Path, pattern: str, student: str) -> Path:
     return root / pattern.replace(SUBMITTED, student)
 
 
-def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds) -> dict:
+def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds, limits=None) -> dict:
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde
 
-    from ..notebook import sandbox
+    from ..notebook.limits import GradingLimits
+    from ..notebook.sandbox import cgroup
 
     assignment = snapshot["assignment"]
     (root / CONFIG).write_text(snapshot["config"], encoding="utf-8")
@@ -239,11 +241,16 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds) -> dict
          if graded.kind == "steps"],
         key=bytes.fromhex(snapshot["seed_key"]), submission=files_hash(files).encode())
     app.config.ReexecuteSteps.seeds = seeds
+    for name, value in (limits or {}).items():
+        if name not in GradingLimits.names():
+            raise ValueError(f"unknown limit {name!r} (GradingLimits has {', '.join(GradingLimits.names())})")
+        app.config.GradingLimits[name] = value
+    in_force = GradingLimits(config=app.config)  # the course's, from the snapshot's config
     records = Records()
     app.log.addHandler(records)
     error = None
     try:
-        with sandbox.budget(student):
+        with cgroup.budget(student, in_force.submission_memory_mb, in_force.submission_processes):
             Autograde(coursedir=app.coursedir, parent=app).start()
     except Exception as exc:  # noqa: BLE001 - NbGraderException and anything else
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -271,17 +278,17 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds) -> dict
                            "messages": messages.get(name, [])}
     result = dict(status, log=records.records, autograded=out, gradebook=rows, cells=cells,
                   seeds=seeds, error=error)
-    result["receipt"] = _receipt(submitted, autograded, result)
+    result["receipt"] = _receipt(submitted, autograded, result, receipt.limits(in_force))
     return result
 
 
-def _receipt(submitted: Path, autograded: Path, result: dict) -> dict:
+def _receipt(submitted: Path, autograded: Path, result: dict, limits_in_force: dict) -> dict:
     """The grading receipt (:mod:`autograder.classrun.receipt`) of one graded submission."""
     cells = {k: {"score": v["score"], "max_score": v["max_score"], "verdict": v["verdict"]}
              for k, v in result["cells"].items()}
     status = {k: result[k] for k in ("status", "reason", "detail")}
     return receipt.build(submitted=submitted, autograded=autograded, seeds=result["seeds"],
-                         cells=cells, status=status)
+                         cells=cells, status=status, limits_in_force=limits_in_force)
 
 
 def submission_rows(gb, assignment: str, student: str):

@@ -6,7 +6,9 @@ the submission as it is now with the receipt's seeds (:func:`autograder.classrun
 temporary course, fresh sandboxed processes), the auto score in the gradebook (the course's
 database, ``gradebook.db`` or ``COURSE_DB_URL``, read once per run) and the student's row of
 ``exports/grades.csv`` (total, late penalty, score, status). The submitted files, the grader's code
-and data and the environment must be the ones the receipt recorded.
+and data and the environment must be the ones the receipt recorded. The regrade runs under the
+limits the receipt records (every ``c.GradingLimits`` value the grading ran under); where they are
+not the course's configuration now, a note says which, with both values.
 
 - A manual score or extra credit in the gradebook is no difference: it is listed as changed by
   hand, cell and value (nbgrader records no author or time for a grade). grades.csv gives the
@@ -26,6 +28,7 @@ import math
 import sys
 from pathlib import Path
 
+from ..notebook.limits import GradingLimits, RenamedLimit
 from . import grade, gradebook, receipt, report, task
 
 HAND = "changed by hand (nbgrader records no author or time)"
@@ -53,10 +56,33 @@ def receipt_differences(course: Path, snapshot: dict, student: str, recorded: di
     files = {str(p.relative_to(submitted)): p.read_bytes() for p in sorted(submitted.rglob("*"))
              if p.is_file() and not p.is_symlink()} if submitted.is_dir() else {}
     with gradebook.no_sawarning():
-        result = task.grade(snapshot, student, files, seeds=recorded["seeds"])
+        result = task.grade(snapshot, student, files, seeds=recorded["seeds"],
+                            limits=recorded_limits(recorded))
     if result["status"] != recorded["status"]["status"]:
         found.append(f"status {recorded['status']['status']} -> {result['status']} ({result.get('reason')})")
     return found, result
+
+
+def recorded_limits(recorded: dict) -> dict:
+    """The GradingLimits values a receipt records (empty for a receipt that records none, as
+    receipts before version 2: the regrade then runs under the course's limits now)."""
+    grading = (recorded.get("limits") or {}).get("grading") or {}
+    return {name: value for name, value in grading.items() if name in GradingLimits.names()}
+
+
+def limits_notes(recorded: dict, now: dict) -> list:
+    """What verify says when the receipt's limits are not the course's configuration ``now``
+    (:meth:`GradingLimits.in_force`)."""
+    grading = recorded_limits(recorded)
+    if not grading:
+        return ["the receipt records no grading limits (a receipt before version 2): regraded under "
+                "the course's limits now"]
+    changed = [f"{name} {grading[name]} (now {now[name]})" for name in sorted(grading)
+               if name in now and grading[name] != now[name]]
+    if not changed:
+        return []
+    return ["graded under limits that differ from the course's configuration now; regraded under the "
+            "receipt's: " + ", ".join(changed)]
 
 
 def cell_differences(recorded: dict, regraded: dict, book: dict, notebooks: dict) -> list:
@@ -154,10 +180,12 @@ def where(cell: str, notebooks: dict) -> str:
     return f"{cell} in {notebooks[cell]}.ipynb" if cell in notebooks else cell
 
 
-def check(course: Path, snapshot: dict, student: str, book: tuple, grades_csv, named: bool) -> tuple:
+def check(course: Path, snapshot: dict, student: str, book: tuple, grades_csv, named: bool,
+          limits_now: dict = None) -> tuple:
     """(differences, changes by hand, notes) for ``student``. ``book``: :func:`gradebook.read_grades`;
     ``grades_csv``: :func:`report.read_csv` (None: no grades.csv); ``named``: asked for by name, so
-    no receipt is a difference even when nothing claims points."""
+    no receipt is a difference even when nothing claims points; ``limits_now``: the course's
+    :meth:`GradingLimits.in_force` (None: read from the snapshot's configuration)."""
     notebooks, submissions = book
     submission = submissions.get(student)
     cells = submission["grades"] if submission else {}
@@ -172,10 +200,11 @@ def check(course: Path, snapshot: dict, student: str, book: tuple, grades_csv, n
     else:
         regraded, found = None, unproven(cells, notebooks)
         trusted = not found
-    notes = []
+    notes = limits_notes(recorded, limits_now or course_limits(course, snapshot)) if recorded else []
     if grades_csv is not None:
-        more, notes = csv_differences(grades_csv.get(student, []), recorded, regraded, submission, trusted)
+        more, csv_notes = csv_differences(grades_csv.get(student, []), recorded, regraded, submission, trusted)
         found += more
+        notes += csv_notes
     if not recorded and (found or named):
         stock = (": its autograded folder has none, as stock `nbgrader autograde` leaves it (a --force run "
                  f"deletes one); `python -m autograder grade --force --student {student}` regrades it "
@@ -192,6 +221,12 @@ def show(student: str, receipted: bool, found: list, hand: list, notes: list) ->
     lines += [f"  {HAND}:"] + [f"    {line}" for line in hand] if hand else []
     lines += [f"  note: {line}" for line in notes]
     print("\n".join(lines), flush=True)
+
+
+def course_limits(course: Path, snapshot: dict) -> dict:
+    """The course's limits now (its nbgrader_config.py): :meth:`GradingLimits.in_force`."""
+    app = task.course_app(course, snapshot["assignment"])
+    return GradingLimits(config=app.config).in_force()
 
 
 def receipted_students(course: Path, snapshot: dict) -> list:
@@ -218,6 +253,11 @@ def run(args) -> int:
     course = args.course.resolve()
     app = task.course_app(course, args.assignment)
     snapshot = task.snapshot(course, args.assignment, app)
+    try:
+        limits_now = GradingLimits(config=app.config).in_force()
+    except RenamedLimit as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     book = gradebook.read_grades(app.coursedir.db_url, app.coursedir.course_id, args.assignment)
     _, submissions = book
     path = course / args.csv
@@ -228,7 +268,8 @@ def run(args) -> int:
     students = args.student or sorted(receipted | set(submissions) | set(grades_csv or ()))
     checked = failed = unclaimed = 0
     for student in students:
-        found, hand, notes = check(course, snapshot, student, book, grades_csv, named=bool(args.student))
+        found, hand, notes = check(course, snapshot, student, book, grades_csv, named=bool(args.student),
+                                   limits_now=limits_now)
         checked += student in receipted or bool(found)
         failed += bool(found)
         unclaimed += student not in receipted and not found

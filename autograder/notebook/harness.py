@@ -1,9 +1,10 @@
 """Child side of a re-execution: run cells in a fresh interpreter and report what they left behind.
 
 Started by :mod:`autograder.notebook.reexecute` as ``python -I harness.py``. Its standard input
-starts with one header line, ``{"token": str, "limits": {...}, "mode": "batch" | "serve",
-"preload": [module, ...]}`` (modules imported before any task, e.g. ``numpy``: a forked task
-starts with them loaded).
+starts with one header line, ``{"token": str, "limits": {"output_chars", "seconds", "processes",
+"memory_mb", "sandboxed"}, "mode": "batch" | "serve", "preload": [module, ...]}`` (the grader
+sends every limit; none has a default here; ``preload`` names modules imported before any task,
+e.g. ``numpy``: a forked task starts with them loaded).
 
 ``batch`` (the grader's own reference runs): the rest of the input is a JSON list of tasks. Each
 task runs in a namespace of its own: first its ``before`` part, either ``{"seed": int, "imports":
@@ -71,8 +72,7 @@ def main():
 
     header = json.loads(_read_line(0))
     token = header["token"]
-    limits = _dict({"output_chars": 1 << 20, "processes": "a few", "sandboxed": False, "seconds": 10.0},
-                   **header.get("limits", {}))
+    limits = header["limits"]  # all of them, always: their defaults live in the grader (GradingLimits)
     reports = []
     for name in header.get("preload", []):
         _import(name)

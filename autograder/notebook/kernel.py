@@ -4,14 +4,14 @@
 :class:`GuardedExecute` with three additions:
 
 - the kernel is started by :class:`SandboxedKernelManager`, which wraps the kernelspec's argv
-  with :func:`autograder.notebook.sandbox.command`: bubblewrap, a fresh unprivileged uid, no network (the kernel
+  with :func:`autograder.notebook.sandbox.bwrap.command`: bubblewrap, a fresh unprivileged uid, no network (the kernel
   talks to nbgrader over ZeroMQ ``ipc`` sockets in a 1 MiB tmpfs only the sandbox has),
   a clean environment, and rlimits for memory, processes, CPU and file size. Its working folder
   (``autograded/<student>/<assignment>/``, where nbgrader puts the notebook) becomes a
   size-capped tmpfs holding that folder's files read-only; nothing else of the course exists;
 - outputs are capped in characters while they arrive (:class:`autograder.notebook.output_limit.CapOutput`);
-- when the caller opened no :func:`autograder.notebook.sandbox.budget` (stock ``nbgrader autograde``), each
-  notebook gets one (:func:`autograder.notebook.sandbox.auto_budget`).
+- when the caller opened no :func:`autograder.notebook.sandbox.cgroup.budget` (stock ``nbgrader autograde``), each
+  notebook gets one (:func:`autograder.notebook.sandbox.cgroup.auto_budget`).
 
 The per-cell time limit stays nbgrader's ``Execute.timeout``, inside the notebook's time budget
 (``GuardedExecute.notebook_timeout``); GuardedExecute turns a dead or stuck kernel into a failed
@@ -34,7 +34,8 @@ from nbgrader.coursedir import CourseDirectory
 from traitlets import Bool, DottedObjectName, Enum, Integer, Type
 import zmq
 
-from . import sandbox
+from .sandbox import bwrap, cgroup, modes
+from .limits import GradingLimits
 from .output_limit import CapOutput
 from .cells import failed_check
 from .. import assignments
@@ -89,7 +90,7 @@ class GuardedExecute(Execute):
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
                 failed_check(cell, self._halted + " This cell was not executed.", ename="NotExecuted")
             return cell, self.resources
-        budget = sandbox.active()
+        budget = cgroup.active()
         oom_before = budget.oom_kills() if budget else 0
         timeout = self._get_timeout(cell)
         try:
@@ -140,18 +141,11 @@ class SandboxedKernelManager(AsyncKernelManager):
     ``/proc/self/mountinfo`` names the host files bound there). The connection file and the
     sandbox's passwd/group are in a private 0700 folder of the grader's, read-only in the sandbox.
     The kernel's stdin, stdout and stderr are pipes and /dev/null, never the grader's own
-    descriptors (its log).
+    descriptors (its log). Its limits are ``c.GradingLimits.kernel_*`` (:mod:`autograder.notebook.limits`).
     """
 
-    memory_mb = Integer(2048, help="Address space of the kernel process (RLIMIT_AS), MiB.").tag(config=True)
-    processes = Integer(64, help="Processes + threads the kernel may have (RLIMIT_NPROC).").tag(config=True)
-    cpu_seconds = Integer(600, help="CPU seconds for the whole kernel (the per-cell limit is "
-                                    "Execute.timeout).").tag(config=True)
-    file_mb = Integer(64, help="Largest file the kernel may write, MiB.").tag(config=True)
-    scratch_mb = Integer(256, help="Size of the kernel's writable working folder (tmpfs), MiB.").tag(config=True)
     client_class = DottedObjectName("autograder.notebook.kernel.SandboxedKernelClient")
     client_factory = Type(SandboxedKernelClient, klass=AsyncKernelClient)
-    sockets_kb = Integer(1024, help="Size of the tmpfs holding the kernel's ipc sockets, KiB.").tag(config=True)
 
     _private = None
     _mode = None
@@ -159,11 +153,11 @@ class SandboxedKernelManager(AsyncKernelManager):
     _stderr_tail = b""
 
     async def _async_pre_start_kernel(self, **kw):
-        self._mode = sandbox.warn_if_unsandboxed()
+        self._mode = modes.warn_if_unsandboxed()
         if self._mode.sandboxed and self._private is None:
             self._private = private_folder()
             if self._mode.switches_uid:
-                self._uid = sandbox.new_uid()
+                self._uid = bwrap.new_uid()
             self.transport = "ipc"
             self.cache_ports = False
             self.connection_file = str(self._private / "kernel.json")
@@ -180,9 +174,10 @@ class SandboxedKernelManager(AsyncKernelManager):
             os.chown(self.connection_file, self._uid, self._uid)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        mode = self._mode or sandbox.warn_if_unsandboxed()
-        limits = sandbox.ProcessLimits(cpu_seconds=self.cpu_seconds, memory_mb=self.memory_mb,
-                                       processes=self.processes, file_mb=self.file_mb)
+        mode = self._mode or modes.warn_if_unsandboxed()
+        grading = GradingLimits(config=self.config)
+        limits = bwrap.ProcessLimits(cpu_seconds=grading.kernel_cpu_seconds, memory_mb=grading.kernel_memory_mb,
+                                     processes=grading.kernel_processes, file_mb=grading.kernel_file_mb)
         cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
         if mode.sandboxed:
             outer = kw.get("env") or os.environ
@@ -193,13 +188,13 @@ class SandboxedKernelManager(AsyncKernelManager):
                        PYTHONNOUSERSITE="1", JPY_PARENT_PID="1")  # no parent poller: pid 1 is bwrap
             readable = sorted(cwd.iterdir()) if cwd.is_dir() else []
             sockets = Path(self.ip).parent
-            kernel_cmd = sandbox.command(kernel_cmd, cwd=cwd, limits=limits,
-                                         readable=[*readable, self.connection_file], env=env,
-                                         scratch_mb=self.scratch_mb, mode=mode, private=self._private,
-                                         uid=self._uid, scratch=[(sockets, self.sockets_kb / 1024)],
-                                         workdir=WORKDIR / cwd.name)
+            kernel_cmd = bwrap.command(kernel_cmd, cwd=cwd, limits=limits,
+                                       readable=[*readable, self.connection_file], env=env,
+                                       scratch_mb=grading.kernel_scratch_mb, mode=mode, private=self._private,
+                                       uid=self._uid, scratch=[(sockets, grading.kernel_sockets_kb / 1024)],
+                                       workdir=WORKDIR / cwd.name)
         else:
-            kernel_cmd = sandbox.command(kernel_cmd, cwd=cwd, limits=limits, mode=mode)
+            kernel_cmd = bwrap.command(kernel_cmd, cwd=cwd, limits=limits, mode=mode)
         self.log.debug("sandboxed kernel: %s", kernel_cmd)
         kw.update(stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         await super()._async_launch_kernel(kernel_cmd, **kw)
@@ -257,9 +252,9 @@ def private_folder() -> Path:
     tmp = Path(tempfile.gettempdir())
     for old in tmp.glob(PRIVATE_PREFIX + "*"):
         parts = old.name[len(PRIVATE_PREFIX):].split("-")
-        if len(parts) >= 3 and parts[0].isdigit() and sandbox._start_time(int(parts[0])) != parts[1]:
+        if len(parts) >= 3 and parts[0].isdigit() and cgroup._start_time(int(parts[0])) != parts[1]:
             shutil.rmtree(old, ignore_errors=True)
-    owner = "%s%d-%s-" % (PRIVATE_PREFIX, os.getpid(), sandbox._start_time(os.getpid()))
+    owner = "%s%d-%s-" % (PRIVATE_PREFIX, os.getpid(), cgroup._start_time(os.getpid()))
     return Path(tempfile.mkdtemp(prefix=owner))
 
 
@@ -282,15 +277,9 @@ class SandboxedExecute(CapOutput, GuardedExecute):
     """GuardedExecute with the kernel in the sandbox and the outputs capped while they arrive.
 
     When no budget is active (stock ``nbgrader autograde``), each notebook gets its own
-    :func:`autograder.notebook.sandbox.auto_budget`, covering its kernel and its re-executions.
+    :func:`autograder.notebook.sandbox.cgroup.auto_budget`, covering its kernel and its re-executions,
+    of ``c.GradingLimits.submission_memory_mb`` and ``submission_processes``.
     """
-
-    budget_memory_mb = Integer(sandbox.BUDGET_MEMORY_MB, help="Memory (incl. memfd and tmpfs "
-                               "pages) of a notebook's sandboxes together, when the caller opened "
-                               "no budget (stock nbgrader autograde), MiB.").tag(config=True)
-    budget_processes = Integer(sandbox.BUDGET_PROCESSES, help="Processes + threads of a "
-                               "notebook's sandboxes together, when the caller opened no "
-                               "budget.").tag(config=True)
 
     run_every_notebook = Bool(False, help="Run a notebook in a kernel even when its declaration "
                               "(source/<assignment>/<notebook>.grading.json) decides every grade cell "
@@ -322,6 +311,7 @@ class SandboxedExecute(CapOutput, GuardedExecute):
             self.log.info("Not executing: every grade cell of this notebook is judged outside the kernel")
             return nb, resources
         info = (resources or {}).get("nbgrader", {})
-        sandbox.auto_budget("%s-%s" % (info.get("student", "student"), info.get("notebook", "notebook")),
-                            self.budget_memory_mb, self.budget_processes)
+        limits = GradingLimits(config=self.config)
+        cgroup.auto_budget("%s-%s" % (info.get("student", "student"), info.get("notebook", "notebook")),
+                           limits.submission_memory_mb, limits.submission_processes)
         return super().preprocess(nb, resources, km)

@@ -13,7 +13,7 @@ from nbformat.v4 import new_code_cell
 from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
-from traitlets import Float, Int, Integer, List, Unicode
+from traitlets import Int, List, Unicode
 
 from .. import assignments
 from . import expected, reexecution_seeds, steps
@@ -68,10 +68,6 @@ class ReexecuteSteps(NbGraderPreprocessor):
     kernel printed there.
     """
 
-    timeout = Float(10.0, help="Wall-clock seconds one re-execution may take.").tag(config=True)
-    cpu_seconds = Integer(8, help="CPU seconds one re-execution may use.").tag(config=True)
-    memory_mb = Integer(1024, help="Address space of one re-execution, in MiB.").tag(config=True)
-    output_bytes = Integer(1 << 20, help="Bytes one re-execution may print.").tag(config=True)
     python = Unicode(sys.executable, help="Interpreter for the re-executions.").tag(config=True)
     seeds = List(Int(), help="The seeds to grade under, task seed first. Empty (default): the "
                  "task seed and secret seeds chosen for each notebook.").tag(config=True)
@@ -104,8 +100,9 @@ class ReexecuteSteps(NbGraderPreprocessor):
         return nb, resources
 
     def limits(self) -> Limits:
-        return Limits(seconds=self.timeout, cpu_seconds=self.cpu_seconds,
-                      memory_mb=self.memory_mb, output_bytes=self.output_bytes)
+        """The re-executions' limits: ``c.GradingLimits.reexecution_*`` (:mod:`autograder.notebook.limits`)."""
+        from .limits import GradingLimits
+        return GradingLimits(parent=self).reexecution()
 
     def verdicts(self, answers: dict, wanted, data: dict) -> dict:
         """Verdict per step id in ``wanted``, from the answers by grade_id."""

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import sandbox
+from .limits import GradingLimits
+from .sandbox import bwrap, modes
 
 HARNESS = Path(__file__).with_name("harness.py")
 OUTCOME_GRACE = 5.0  # seconds past a task's limit for the shared process to say how it ended
@@ -32,13 +33,14 @@ OUTCOME_GRACE = 5.0  # seconds past a task's limit for the shared process to say
 
 @dataclass(frozen=True)
 class Limits:
-    """What one re-execution may use."""
+    """What one re-execution may use (plain data; the defaults and the course's values are
+    :class:`autograder.notebook.limits.GradingLimits`'s ``reexecution_*``: :meth:`GradingLimits.reexecution`)."""
 
-    seconds: float = 10.0        # wall clock
-    cpu_seconds: int = 8
-    memory_mb: int = 1024        # address space
-    output_bytes: int = 1 << 20  # what the process may write to stdout/stderr files
-    processes: int = 64
+    seconds: float = GradingLimits.default("reexecution_seconds")            # wall clock
+    cpu_seconds: int = GradingLimits.default("reexecution_cpu_seconds")
+    memory_mb: int = GradingLimits.default("reexecution_memory_mb")          # address space
+    output_bytes: int = GradingLimits.default("reexecution_output_bytes")    # what it may write
+    processes: int = GradingLimits.default("reexecution_processes")
 
 
 @dataclass
@@ -153,7 +155,7 @@ def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wr
     interpreter: a :class:`Run` holding a report per task.
 
     ``wrapper`` is an argv prefix placed before the interpreter; None (the default) means the
-    course sandbox (:func:`autograder.notebook.sandbox.command`), ``()`` means none. The job goes in on
+    course sandbox (:func:`autograder.notebook.sandbox.bwrap.command`), ``()`` means none. The job goes in on
     stdin (never on a command line, which ``/proc`` shows to the sandbox)."""
     with _Process(limits, python, wrapper, "batch", preload) as process:
         job_path, out_path = process.scratch / "job.json", process.scratch / "stdout"
@@ -180,7 +182,7 @@ class _Process:
     def __init__(self, limits: Limits, python: str, wrapper, mode_name: str, preload=()):
         self.limits, self.python, self.wrapper = limits, python, wrapper
         self.token = secrets.token_hex(16)
-        self.mode = sandbox.warn_if_unsandboxed() if wrapper is None else None
+        self.mode = modes.warn_if_unsandboxed() if wrapper is None else None
         self.header = (json.dumps({
             "token": self.token, "mode": mode_name, "preload": list(preload),
             "limits": {"output_chars": limits.output_bytes, "seconds": limits.seconds,
@@ -203,9 +205,9 @@ class _Process:
         if self.mode is None:
             argv = [*self.wrapper, *argv]
         else:
-            argv = sandbox.command(argv, cwd=work, readable=[HARNESS], mode=self.mode,
-                                   interpreters=[self.python], private=str(self.scratch),
-                                   limits=sandbox.ProcessLimits(processes=self.limits.processes))
+            argv = bwrap.command(argv, cwd=work, readable=[HARNESS], mode=self.mode,
+                                 interpreters=[self.python], private=str(self.scratch),
+                                 limits=bwrap.ProcessLimits(processes=self.limits.processes))
         self._stderr = open(self.scratch / "stderr", "w+b")
         self.proc = subprocess.Popen(
             argv, stdin=stdin, stdout=stdout, stderr=self._stderr, cwd=work, start_new_session=True,

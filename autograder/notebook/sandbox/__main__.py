@@ -1,0 +1,6 @@
+"""``python -m autograder.notebook.sandbox``: print which sandbox this machine gives."""
+import sys
+
+from .modes import main
+
+sys.exit(main())
