@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 import traceback
