@@ -16,9 +16,9 @@ from traitlets.config import Config
 from autograder.classrun import intake, receipt
 from autograder.course.submissions import hand_in
 from autograder.notebook import expected, limits, reexecute
-from support import ASSIGNMENT, ROOT, env
+from support import EXPECTED, ASSIGNMENT, ROOT, env
 
-REFERENCE = expected.load()["reference"]
+REFERENCE = expected.load(EXPECTED)["reference"]
 HOG = dict(REFERENCE, step4=REFERENCE["step4"] + "\n_hog = b'x' * (300 << 20)")  # 300 MiB, touched
 STUDENTS = {"ada": REFERENCE, "hog": HOG}
 LOWERED = {"submission_memory_mb": 200, "reexecution_seconds": 9.5, "intake_files": 50}
