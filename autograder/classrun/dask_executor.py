@@ -33,7 +33,7 @@ from typing import Optional
 from distributed import Client
 
 from . import dask_security, report, skip_iri_grammar, task_result
-from .executors import TASK_TIMEOUT, Executor, Task, lost
+from .executor_api import TASK_TIMEOUT, Executor, Task, lost
 
 CONNECT_TIMEOUT = 30.0     # seconds to reach the scheduler at start
 DEADLINE_POLL = 2.0        # seconds between looks at which tasks are running (for task_timeout)
