@@ -8,6 +8,8 @@ import abc
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .status import Status
+
 TASK_TIMEOUT = 600.0  # seconds one submission may take (the whole task) before it is given up
 
 
@@ -21,8 +23,8 @@ class Task:
 
 def lost(task: Task, reason: str, detail: str) -> dict:
     """The result of a task that did not run to its end: failed, nothing recorded."""
-    return {"student": task.student, "status": "failed", "reason": reason, "detail": detail,
-            "scores_recorded": False, "lost": True, "log": [], "seconds": None}
+    return {"student": task.student, **Status.failed(reason, detail).to_json(), "lost": True, "log": [],
+            "seconds": None}
 
 
 class Executor(abc.ABC):

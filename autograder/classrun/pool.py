@@ -26,6 +26,7 @@ from collections import deque
 from pathlib import Path
 
 from .. import processes
+from .status import PROCESS_DIED, TIMED_OUT
 
 STARTUP_TIMEOUT = 120.0        # seconds a worker may take to import nbgrader and say it is ready
 STARTUP_FAILURES = 3           # workers failing to start in a row before the pool gives up
@@ -247,7 +248,7 @@ class Pool:
                     continue
                 messages = worker.read()
                 if messages is None:
-                    self._lost(worker, "grading process died", f"the grading process {worker.exit_text()}")
+                    self._lost(worker, PROCESS_DIED, f"the grading process {worker.exit_text()}")
                     continue
                 for message in messages:
                     self._receive(worker, message)
@@ -255,10 +256,10 @@ class Pool:
             for worker in list(self.workers):
                 if worker.deadline is not None and now > worker.deadline:
                     if worker.task is None:
-                        self._lost(worker, "grading process died",
+                        self._lost(worker, PROCESS_DIED,
                                    f"the grading process did not start within {self.startup_timeout:g} s")
                     else:
-                        self._lost(worker, "timed out", f"grading took longer than {self.task_timeout:g} s "
+                        self._lost(worker, TIMED_OUT, f"grading took longer than {self.task_timeout:g} s "
                                    "(the task limit); the grading process was stopped")
             if end is not None and time.monotonic() >= end:
                 break
@@ -271,7 +272,7 @@ class Pool:
             self._failures_in_a_row = 0
         elif "fatal" in message:
             self.log(f"worker {worker.number} could not start: {message['fatal']}")
-            self._lost(worker, "grading process died", message["fatal"])
+            self._lost(worker, PROCESS_DIED, message["fatal"])
         elif "result" in message and worker.task is not None:
             self.done.append((worker.task, message["result"], None, None))
             worker.task, worker.deadline = None, None
