@@ -39,7 +39,7 @@ lab: venv
 
 ## The student kit: dist/<course>-student-<version>.zip (no answers; see kit/README.md).
 student-kit: venv
-	$(BIN)/python -m autograder.course.kit
+	$(BIN)/python -m autograder kit
 
 ## Re-resolve requirements.lock and kit/requirements.txt on Debian 12's Python 3.11.2 (needs the index).
 lock: venv
@@ -47,7 +47,7 @@ lock: venv
 
 ## Per-student feedback HTML: points and failed-check messages; no hidden tests, expected values or answers.
 feedback: venv
-	$(BIN)/python -m autograder.course.feedback reproducibility
+	$(BIN)/python -m autograder feedback reproducibility
 
 ## The class dashboard (exports/dashboard.html) from the last `python -m autograder grade`.
 dashboard: venv
@@ -59,7 +59,7 @@ bench: venv
 
 ## Recompute the stored expected values from the reference solution.
 expected: venv
-	$(BIN)/python -m autograder.notebook.expected
+	$(BIN)/python -m autograder expected
 
 clean:
 	rm -rf submitted autograded feedback exports gradebook.db .secret_seeds.key artifacts demo-course

@@ -32,12 +32,12 @@ from typing import Optional
 
 from distributed import Client
 
-from . import dask_security, report, skip_iri_grammar, task_result
-from .executors import TASK_TIMEOUT, Executor, Task, lost
+from . import dask_security, skip_iri_grammar, status, task_result
+from .executor_api import TASK_TIMEOUT, Executor, Task, lost
 
 CONNECT_TIMEOUT = 30.0     # seconds to reach the scheduler at start
 DEADLINE_POLL = 2.0        # seconds between looks at which tasks are running (for task_timeout)
-INVALID = "invalid result"
+INVALID = status.INVALID_RESULT
 
 _one_at_a_time = threading.Lock()
 
@@ -54,9 +54,8 @@ def run_task(snapshot: dict, student: str, files: dict, seeds: Optional[list]) -
             return task_result.dumps(result)
         except (TypeError, ValueError) as exc:  # e.g. a NaN score: still an answer, not an exception
             return task_result.dumps({
-                "status": report.FAILED, "reason": "grading error", "scores_recorded": False, "log": [],
-                "detail": f"the result is not JSON: {exc}"[:2000], "traceback": "", "student": student,
-                "seconds": result.get("seconds") or 0.0})
+                **status.Status.failed(status.GRADING_ERROR, f"the result is not JSON: {exc}"[:2000]).to_json(),
+                "log": [], "traceback": "", "student": student, "seconds": result.get("seconds") or 0.0})
 
 
 class WorkerDied(Exception):
@@ -190,14 +189,14 @@ class DaskExecutor(Executor):
                 return lost(task, INVALID, f"the Dask worker's result was refused: {type(exc).__name__}: "
                                            f"{str(exc)[:300]}")
         if future.key in self._cancelled:
-            return lost(task, "timed out", f"grading took longer than {self.task_timeout:g} s; "
+            return lost(task, status.TIMED_OUT, f"grading took longer than {self.task_timeout:g} s; "
                                            "its Dask worker was restarted")
         if future.cancelled():  # not by us: the client lost its scheduler
             return self._scheduler_lost()
         if isinstance(future.exception(), WorkerDied):
-            return lost(task, "grading process died", "grading this submission killed Dask workers "
+            return lost(task, status.PROCESS_DIED, "grading this submission killed Dask workers "
                                                       "(distributed.scheduler.allowed-failures + 1)")
-        return lost(task, "grading error", "the grading task raised on its Dask worker (see that worker's log)")
+        return lost(task, status.GRADING_ERROR, "the grading task raised on its Dask worker (see that worker's log)")
 
     def _scheduler_lost(self) -> None:
         """Stop the run: the scheduler is gone (:class:`SchedulerLost` says so)."""

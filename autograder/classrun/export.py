@@ -14,6 +14,7 @@ from nbgrader.api import MissingEntry
 from nbgrader.plugins import CsvExportPlugin
 
 from . import gradebook, report
+from .status import GRADED, Status
 
 
 class StatusCsvExport(CsvExportPlugin):
@@ -42,8 +43,8 @@ def status(gb, assignment: str, student: str) -> dict:
         return {"status": "no submission"}
     reason = gradebook.failed_reason(submission)
     if reason is None:
-        return {"status": report.GRADED}
-    cells = {"status": report.status_text({"status": report.FAILED, "reason": reason})}
+        return {"status": GRADED.value}
+    cells = {"status": Status.failed(reason).text()}
     grades = [grade for notebook in submission.notebooks for grade in notebook.grades]
     if all(grade.auto_score is None and grade.manual_score is None for grade in grades):
         cells.update(dict.fromkeys(report.SCORE_COLUMNS, ""))

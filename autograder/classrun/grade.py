@@ -36,11 +36,12 @@ from pathlib import Path
 
 from .. import assignments
 from . import dask_security, executors, intake, report
+from . import status as statuses
 from .progress import Progress
+from .status import Status
 
 STATE = ".grading-key.json"     # in an autograded folder: the student, submission and grader hashes
 WORKERS_PER_CORE = 1            # grading is CPU-bound (no kernel to wait on): more only compete
-NOT_GRADED = "not graded"
 
 
 def default_workers() -> int:
@@ -169,8 +170,8 @@ class ClassRun:
             for student in wanted:
                 if student not in present:
                     self.order.append(student)
-                    self.entries[student] = self.entry(student, _status(
-                        report.FAILED, "notebook missing", "no submission folder"), {})
+                    self.entries[student] = self.entry(student, Status.failed(
+                        statuses.NOTEBOOK_MISSING, "no submission folder"), {})
         if not found and not self.entries:
             raise Fatal(f"no submissions of {self.assignment!r} in {self.submitted}")
         tasks = []
@@ -178,9 +179,8 @@ class ClassRun:
             self.order.append(shown)
             submission = intake.read(self.submitted, raw, self.assignment, self.limits)
             if not submission.ok:
-                self.record(shown, {"status": report.FAILED, "reason": f"intake: {submission.rule}",
-                                    "detail": submission.detail, "scores_recorded": False,
-                                    "lost": True, "log": []}, valid_id=submission.rule != "student id")
+                self.record(shown, dict(Status.failed(statuses.intake(submission.rule), submission.detail).to_json(),
+                                        lost=True, log=[]), valid_id=submission.rule != "student id")
                 continue
             key = {"student": shown, "submission": task.files_hash(submission.files),
                    "grader": self.snapshot["grader"]}
@@ -204,9 +204,12 @@ class ClassRun:
             scores = student_scores(gb, self.assignment, student)
         if scores is None:
             return False
-        status = dict(state.get("status") or {})
-        if status.get("status") == report.GRADED:
-            status = _status(report.SKIPPED, None, "already autograded; --force regrades it", True)
+        try:
+            status = Status.from_json(state["status"])
+        except (KeyError, TypeError, ValueError):  # no status recorded: grade it again
+            return False
+        if status.state is statuses.GRADED:
+            status = Status.skipped()
         messages = report.check_messages(self.folder(student), self.snapshot["notebooks"])
         self.entries[student] = report.student_entry(status, scores, messages, {"log": []})
         return True
@@ -237,10 +240,9 @@ class ClassRun:
                 self.progress.finish()
         for student in self.order:
             if student not in self.entries:
-                self.entries[student] = self.entry(student, _status(
-                    NOT_GRADED, "interrupted" if interrupted else "run stopped",
-                    "the run stopped before this submission was graded" + (f": {error}" if error else ""),
-                    False), {})
+                self.entries[student] = self.entry(student, Status.not_graded(
+                    statuses.INTERRUPTED if interrupted else statuses.RUN_STOPPED,
+                    "the run stopped before this submission was graded" + (f": {error}" if error else "")), {})
         data = self.write_reports(time.monotonic() - started)
         data["interrupted"], data["error"] = interrupted, error
         return data
@@ -267,8 +269,8 @@ class ClassRun:
             entry = self.install(student, result, key, valid_id)
         except Exception as exc:  # noqa: BLE001 - one submission, never the run
             self.logs.append(f"{_escape(student)}: ERROR recording the result: {traceback.format_exc()}")
-            entry = self.entry(student, _status(report.FAILED, "recording error",
-                                                "".join(traceback.format_exception_only(type(exc), exc)).strip()),
+            entry = self.entry(student, Status.failed(statuses.RECORDING_ERROR,
+                                                      "".join(traceback.format_exception_only(type(exc), exc)).strip()),
                                result)
         self.entries[student] = entry
         self.show(student)
@@ -277,8 +279,7 @@ class ClassRun:
         from nbgrader.api import Gradebook
 
         from . import gradebook
-        status = _status(result["status"], result.get("reason"), result.get("detail"),
-                         bool(result.get("scores_recorded")))
+        status = Status.from_json(result)
         for record in result.get("log", []):
             self.logs.append(f"{_escape(student)}: {record.get('level')} {_escape(str(record.get('message')))}")
         if (result.get("receipt") or {}).get("limits", {}).get("sandbox") == "none":
@@ -290,13 +291,13 @@ class ClassRun:
         with Gradebook(self.db_url, self.course_id) as gb:
             if not result.get("lost"):
                 gradebook.replay(gb, self.assignment, student, result.get("gradebook"))
-            if status["status"] == report.FAILED:
-                gradebook.mark_failed(gb, self.assignment, student, status["reason"], status["detail"],
-                                      recorded=status["scores_recorded"])
+            if status.failing:
+                gradebook.mark_failed(gb, self.assignment, student, status.reason, status.detail,
+                                      recorded=status.scores_recorded)
             scores = gradebook.student_scores(gb, self.assignment, student) or {}
         folder = self.folder(student)
-        if status["scores_recorded"] and result.get("autograded"):
-            install_folder(folder, result["autograded"], {"key": key, "status": status},
+        if status.scores_recorded and result.get("autograded"):
+            install_folder(folder, result["autograded"], {"key": key, "status": status.to_json()},
                            result.get("receipt"))
         else:
             remove_folder(folder)
@@ -318,8 +319,8 @@ class ClassRun:
         """The JSON report, the grades CSV and the log: every student of the assignment, this
         run's entries and, for the others, what earlier runs recorded (:meth:`earlier`)."""
         students = dict(sorted({**self.earlier(), **self.entries}.items()))
-        counts = {s: sum(e["status"] == s for e in self.entries.values())
-                  for s in (report.GRADED, report.SKIPPED, report.FAILED, NOT_GRADED)}
+        counts = {s.value: sum(e["status"] == s.value for e in self.entries.values())
+                  for s in statuses.State}
         data = {"assignment": self.assignment,
                 "workers": self.args.workers, "executor": self.executor_text,
                 "seconds": round(seconds, 2), "summary": counts, "unsandboxed": sorted(self.unsandboxed),
@@ -350,14 +351,14 @@ class ClassRun:
                     continue
                 try:
                     state = json.loads((self.folder(student) / STATE).read_text(encoding="utf-8"))["status"]
-                    status = _status(state["status"], state["reason"], state["detail"], state["scores_recorded"])
+                    status = Status.from_json(state)
                 except (OSError, ValueError, KeyError, TypeError):
                     reason = gradebook.failed_reason(submission)
-                    status = (_status(report.FAILED, reason, "recorded by an earlier run") if reason
-                              else _status(report.GRADED, None, None, True))
+                    status = (Status.failed(reason, "recorded by an earlier run") if reason
+                              else Status.graded())
                 scores = gradebook.student_scores(gb, self.assignment, student) or {}
                 messages = report.check_messages(self.folder(student), self.snapshot["notebooks"]) \
-                    if status["scores_recorded"] else {}
+                    if status.scores_recorded else {}
                 found[student] = dict(report.student_entry(status, scores, messages, {"log": []}), earlier=True)
         return found
 
@@ -377,10 +378,6 @@ class ClassRun:
                 self.logs.append(f"ERROR exporting the gradebook: {traceback.format_exc()}")
                 exported.write_text("assignment,student_id,raw_score,late_submission_penalty,score,max_score\n")
             report.write_csv(exported, path, self.assignment, students)
-
-
-def _status(status, reason, detail, recorded=False) -> dict:
-    return {"status": status, "reason": reason, "detail": detail, "scores_recorded": recorded}
 
 
 def _escape(text: str) -> str:
@@ -483,7 +480,7 @@ def run(args) -> int:
     counts = data["summary"]
     course = grader.course
     print(f"\n{counts['graded']} graded, {counts['skipped']} skipped, {counts['failed']} failed"
-          + (f", {counts[NOT_GRADED]} not graded" if counts[NOT_GRADED] else "")
+          + (f", {counts['not graded']} not graded" if counts["not graded"] else "")
           + f" in {data['seconds']:.1f} s with {grader.executor_text or 'no worker'}")
     print(f"grades CSV: {_shown(course / args.csv)}\nreport: {_shown(course / args.report)}")
     if data["unsandboxed"]:

@@ -25,6 +25,9 @@ import time
 from collections import deque
 from pathlib import Path
 
+from .. import processes
+from .status import PROCESS_DIED, TIMED_OUT
+
 STARTUP_TIMEOUT = 120.0        # seconds a worker may take to import nbgrader and say it is ready
 STARTUP_FAILURES = 3           # workers failing to start in a row before the pool gives up
 MAX_MESSAGE_BYTES = 1 << 28    # a larger answer from a worker is treated as a broken worker
@@ -142,7 +145,7 @@ class Worker:
         return messages
 
     def exit_text(self) -> str:
-        code = self.proc.poll()
+        code = processes.exit_status(self.proc)  # not reaped: stop() still finds what it started
         if code is None:
             return "stopped responding"
         if code < 0:
@@ -160,12 +163,12 @@ class Worker:
     def stop(self, kill: bool) -> None:
         """End the worker; with ``kill``, every process it started too. Removes its scratch."""
         if kill:
-            kill_tree(self.proc.pid)
+            processes.kill_tree(self.proc)
         else:
             try:
                 write_message(self.cmd_w, {"do": "quit"})
             except OSError:
-                kill_tree(self.proc.pid)
+                processes.kill_tree(self.proc)
         for fd in (self.cmd_w, self.fd):
             try:
                 os.close(fd)
@@ -174,29 +177,8 @@ class Worker:
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            kill_tree(self.proc.pid)
-            self.proc.wait()
+            processes.kill_tree(self.proc)
         shutil.rmtree(self.scratch, ignore_errors=True)
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL ``pid``, its process group and every descendant (kernels live in sessions of their
-    own); a submission's cgroup budget left behind is removed by the sandbox's next sweep."""
-    import psutil
-    try:
-        family = psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        family = []
-    for signal_target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        try:
-            signal_target()
-        except OSError:
-            pass
-    for child in family:
-        try:
-            child.kill()
-        except psutil.Error:
-            pass
 
 
 def sweep() -> None:
@@ -266,7 +248,7 @@ class Pool:
                     continue
                 messages = worker.read()
                 if messages is None:
-                    self._lost(worker, "grading process died", f"the grading process {worker.exit_text()}")
+                    self._lost(worker, PROCESS_DIED, f"the grading process {worker.exit_text()}")
                     continue
                 for message in messages:
                     self._receive(worker, message)
@@ -274,10 +256,10 @@ class Pool:
             for worker in list(self.workers):
                 if worker.deadline is not None and now > worker.deadline:
                     if worker.task is None:
-                        self._lost(worker, "grading process died",
+                        self._lost(worker, PROCESS_DIED,
                                    f"the grading process did not start within {self.startup_timeout:g} s")
                     else:
-                        self._lost(worker, "timed out", f"grading took longer than {self.task_timeout:g} s "
+                        self._lost(worker, TIMED_OUT, f"grading took longer than {self.task_timeout:g} s "
                                    "(the task limit); the grading process was stopped")
             if end is not None and time.monotonic() >= end:
                 break
@@ -290,7 +272,7 @@ class Pool:
             self._failures_in_a_row = 0
         elif "fatal" in message:
             self.log(f"worker {worker.number} could not start: {message['fatal']}")
-            self._lost(worker, "grading process died", message["fatal"])
+            self._lost(worker, PROCESS_DIED, message["fatal"])
         elif "result" in message and worker.task is not None:
             self.done.append((worker.task, message["result"], None, None))
             worker.task, worker.deadline = None, None

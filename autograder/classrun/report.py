@@ -1,17 +1,18 @@
 """What ``python -m autograder grade`` tells the instructor: a status per submission, the JSON
 report, the grades CSV and the summary table.
 
-A status is one of ``graded``, ``skipped`` (already autograded; ``--force`` regrades) or
-``failed`` with a reason. The evidence is what the grading process itself saw, never what the
+A status (:class:`autograder.classrun.status.Status`) is one of ``graded``, ``skipped`` (already
+autograded; ``--force`` regrades) or ``failed`` with a reason. The evidence is what the grading process itself saw, never what the
 student's notebook says about itself:
 
 - ``notebook missing`` / ``notebook not JSON`` / ``grading error``: nbgrader failed on the
   submission; the reason comes from looking at the submitted file. No grade was recorded.
   (When one notebook of several is missing nbgrader grades the rest and records 0 for it: also
   ``notebook missing``, with the scores shown.)
-- ``kernel died`` / ``timed out``: nbgrader graded the submission, but the grading process logged
-  that the kernel died or a cell hit the time limit (``GuardedExecute`` and nbclient log this in
-  the grading process; a student's code cannot write those records). Later cells did not run in
+- ``kernel died`` / ``timed out`` / ``kernel stopped``: nbgrader graded the submission, but the
+  grading process recorded that the kernel died or a cell hit the time limit (``GuardedExecute``
+  records each incident as data on its log record, :mod:`autograder.notebook.incidents`; a
+  student's code cannot write those records, and no log text is parsed). Later cells did not run in
   the kernel; the step scores come from the out-of-kernel re-execution and are recorded, so they
   are shown, next to the status.
 - ``timed out`` / ``grading process died`` for the whole submission: the worker was stopped (or
@@ -20,57 +21,44 @@ student's notebook says about itself:
 import csv
 import json
 import os
-import re
 from pathlib import Path
 
-GRADED, SKIPPED, FAILED = "graded", "skipped", "failed"
+from .status import FAILED, GRADED, GRADING_ERROR, NOTEBOOK_MISSING, NOTEBOOK_NOT_JSON, SKIPPED, Status  # noqa: F401
+
 SCORE_COLUMNS = ("raw_score", "late_submission_penalty", "score")  # the grades CSV's scores (nbgrader's)
 
-_CELL_INCIDENT = re.compile(r"^cell (\d+): (.*)$", re.S)  # GuardedExecute's warning
-_NBCLIENT_TIMEOUT = re.compile(r"^Timeout waiting for execute reply \((\d+)s\)")
 
-
-def classify(result: dict, notebooks: list) -> dict:
-    """Status of one submission from the worker's ``result`` (see ``grade_worker.Worker.grade``)."""
+def classify(result: dict, notebooks: list) -> Status:
+    """Status of one submission from what its grading saw: ``ok`` (nbgrader finished), ``error``,
+    ``submitted`` and ``autograded`` (folders) and ``incidents`` (:mod:`autograder.notebook.incidents`,
+    recorded by the grading process itself)."""
     if result.get("crash"):
-        return _status(FAILED, result["crash"], result["detail"], recorded=False)
+        return Status.failed(result["crash"], result["detail"])
     if not result["ok"]:
         reason, detail = _diagnose(Path(result["submitted"]), notebooks, result.get("error") or "")
-        return _status(FAILED, reason, detail, recorded=False)
-    messages = [r["message"] for r in result["log"]]
-    if any(m.startswith("Skipping existing assignment") for m in messages):
-        return _status(SKIPPED, None, "already autograded; --force regrades it", recorded=True)
-    missing = [Path(m.split(":", 1)[1].strip()).name for m in messages if m.startswith("No submitted file:")]
+        return Status.failed(reason, detail)
+    submitted = Path(result["submitted"])
+    missing = [f"{name}.ipynb" for name in notebooks if not (submitted / f"{name}.ipynb").is_file()]
     if missing:  # nbgrader scored the absent notebook(s) 0 and graded the rest
-        return _status(FAILED, "notebook missing", f"not submitted: {', '.join(missing)} (scored 0 by "
-                       "nbgrader; the other notebooks were graded)", recorded=True)
-    notebook = notebooks[0] if notebooks else None
-    for record in result["log"]:
-        if record["message"].startswith("Autograding "):  # nbgrader, before each notebook's grading
-            notebook = Path(record["message"][len("Autograding "):].strip()).stem
-        match = _CELL_INCIDENT.match(record["message"]) if record["level"] == "WARNING" else None
-        if match:
-            index = int(match.group(1))
-            where = _cell_ids(Path(result["autograded"]), notebook).get(index, "cell %d" % index)
-            text = match.group(2)
-            reason = "kernel died" if "died" in text else "timed out" if "time limit" in text else "kernel stopped"
-            return _status(FAILED, reason, f"in {notebook}.ipynb {where}: {text}", recorded=True)
-    for record in result["log"]:
-        match = _NBCLIENT_TIMEOUT.match(record["message"]) if record["level"] == "ERROR" else None
-        if match:
-            return _status(FAILED, "timed out", f"a cell ran past the {match.group(1)} s limit and was "
-                           "interrupted; later cells ran", recorded=True)
-    return _status(GRADED, None, None, recorded=True)
-
-
-def _status(status, reason, detail, recorded):
-    return {"status": status, "reason": reason, "detail": detail, "scores_recorded": recorded}
+        return Status.failed(NOTEBOOK_MISSING, f"not submitted: {', '.join(missing)} (scored 0 by "
+                             "nbgrader; the other notebooks were graded)", recorded=True)
+    incidents = result.get("incidents") or []
+    for incident in incidents:  # the kernel stopped: no later cell ran in it
+        if incident["halted"]:
+            notebook = incident["notebook"] or (notebooks[0] if notebooks else None)
+            cell = incident["cell"]
+            where = _cell_ids(Path(result["autograded"]), notebook).get(cell, "cell %s" % cell)
+            return Status.failed(incident["reason"], f"in {notebook}.ipynb {where}: {incident['message']}",
+                                 recorded=True)
+    for incident in incidents:  # a cell interrupted at its time limit; later cells ran
+        return Status.failed(incident["reason"], incident["message"], recorded=True)
+    return Status.graded()
 
 
 def _diagnose(folder: Path, notebooks: list, error: str):
     """Why nbgrader could not grade the submission in ``folder``."""
     if not folder.is_dir():
-        return "notebook missing", "no submission folder"
+        return NOTEBOOK_MISSING, "no submission folder"
     found = sorted(p.name for p in folder.glob("*.ipynb"))
     for name in notebooks:  # a broken file is what stopped nbgrader, whatever else is missing
         path = folder / f"{name}.ipynb"
@@ -79,13 +67,13 @@ def _diagnose(folder: Path, notebooks: list, error: str):
         except OSError:
             continue
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            return "notebook not JSON", f"{name}.ipynb: {exc}"
+            return NOTEBOOK_NOT_JSON, f"{name}.ipynb: {exc}"
     missing = [f"{name}.ipynb" for name in notebooks if not (folder / f"{name}.ipynb").is_file()]
     if missing:
         extra = f" (found: {', '.join(found)})" if found else ""
-        return "notebook missing", f"no {', '.join(missing)} in the submission{extra}"
+        return NOTEBOOK_MISSING, f"no {', '.join(missing)} in the submission{extra}"
     last = error.strip().splitlines()[-1] if error.strip() else "nbgrader failed"
-    return "grading error", last
+    return GRADING_ERROR, last
 
 
 def _cell_ids(folder: Path, notebook) -> dict:
@@ -127,15 +115,15 @@ def check_messages(folder: Path, notebooks: list) -> dict:
     return messages
 
 
-def student_entry(status: dict, scores: dict, messages: dict, result: dict) -> dict:
+def student_entry(status: Status, scores: dict, messages: dict, result: dict) -> dict:
     """One student's entry in the JSON report."""
     cells = {}
-    if status["scores_recorded"]:
+    if status.scores_recorded:
         for grade_id, (score, max_score) in sorted(scores.items()):
             cells[grade_id] = {"score": score, "max_score": max_score, "messages": messages.get(grade_id, [])}
-    recorded = status["scores_recorded"] and bool(cells)
+    recorded = status.scores_recorded and bool(cells)
     return {
-        **status,
+        **status.to_json(),
         "scores_recorded": recorded,
         "score": sum(c["score"] or 0 for c in cells.values()) if recorded else None,
         "max_score": sum(c["max_score"] or 0 for c in cells.values()) if recorded else None,
@@ -202,10 +190,8 @@ def read_csv(path: Path, assignment: str) -> dict:
 
 
 def status_text(entry: dict) -> str:
-    """The grades CSV's ``status`` cell of a status (``failed: <reason>``): the grade's status, so
-    a submission an earlier run graded (``skipped`` by this one) reads ``graded``."""
-    status = GRADED if entry["status"] == SKIPPED else entry["status"]
-    return status if not entry["reason"] else f"{status}: {entry['reason']}"
+    """The grades CSV's ``status`` cell of a report entry (:meth:`Status.text`)."""
+    return Status.from_json(entry).text()
 
 
 def format_table(students: dict, columns: dict) -> str:

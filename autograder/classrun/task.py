@@ -24,8 +24,9 @@ import traceback
 from pathlib import Path
 
 from .. import assignments
-from ..notebook import expected, reexecution_seeds
+from ..notebook import expected, incidents, reexecution_seeds
 from . import receipt, report
+from .status import GRADING_ERROR, Status
 
 PACKAGE = Path(__file__).resolve().parent
 CONFIG = "nbgrader_config.py"
@@ -176,14 +177,18 @@ def _looks_like_id(value) -> bool:
 
 
 class Records(logging.Handler):
-    """What nbgrader and the course's preprocessors log while one submission is graded."""
+    """What nbgrader and the course's preprocessors log while one submission is graded, and the
+    kernel incidents recorded on those records (:mod:`autograder.notebook.incidents`)."""
 
     def __init__(self):
         super().__init__(logging.INFO)
         self.records = []
+        self.incidents = []
 
     def emit(self, record):
         try:
+            if incidents.of(record) is not None:
+                self.incidents.append(dict(incidents.of(record)))
             self.records.append({"level": record.levelname, "message": record.getMessage()})
         except Exception:  # noqa: BLE001 - a bad log record must not stop grading
             pass
@@ -202,9 +207,9 @@ def grade(snapshot: dict, student: str, files: dict, seeds=None, limits: dict = 
         try:
             result = _grade(Path(tmp), snapshot, student, files, seeds, limits)
         except Exception as exc:  # noqa: BLE001 - the submission fails, not the worker
-            result = {"status": report.FAILED, "reason": "grading error",
-                      "detail": "".join(traceback.format_exception_only(type(exc), exc)).strip()[-2000:],
-                      "scores_recorded": False, "log": [], "traceback": traceback.format_exc()[-4000:]}
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()[-2000:]
+            result = dict(Status.failed(GRADING_ERROR, detail).to_json(), log=[],
+                          traceback=traceback.format_exc()[-4000:])
     result.update(student=student, seconds=round(time.perf_counter() - started, 3))
     return result
 
@@ -258,14 +263,14 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds, limits=
 
     autograded = _place(root, snapshot["paths"]["autograded"], student)
     notebooks = snapshot["notebooks"]
-    status = report.classify({"ok": error is None, "error": error, "log": records.records,
+    status = report.classify({"ok": error is None, "error": error, "incidents": records.incidents,
                               "submitted": str(submitted), "autograded": str(autograded)}, notebooks)
     out = {}
     if autograded.is_dir():
         for path in sorted(autograded.rglob("*")):
             if path.is_file() and not path.is_symlink():
                 out[str(path.relative_to(autograded))] = path.read_bytes()
-    messages = report.check_messages(autograded, notebooks) if status["scores_recorded"] else {}
+    messages = report.check_messages(autograded, notebooks) if status.scores_recorded else {}
     with Gradebook(f"sqlite:///{db}", snapshot["course_id"]) as gb:
         rows = submission_rows(gb, assignment, student)
     cells = {}
@@ -275,19 +280,18 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds, limits=
             cells[name] = {"score": score, "max_score": grade["max_score"],
                            "verdict": "failed" if messages.get(name) else "passed" if score else "none",
                            "messages": messages.get(name, [])}
-    result = dict(status, log=records.records, autograded=out, gradebook=rows, cells=cells,
+    result = dict(status.to_json(), log=records.records, autograded=out, gradebook=rows, cells=cells,
                   seeds=seeds, error=error)
-    result["receipt"] = _receipt(submitted, autograded, result, receipt.limits(in_force))
+    result["receipt"] = _receipt(submitted, autograded, result, status, receipt.limits(in_force))
     return result
 
 
-def _receipt(submitted: Path, autograded: Path, result: dict, limits_in_force: dict) -> dict:
+def _receipt(submitted: Path, autograded: Path, result: dict, status: Status, limits_in_force: dict) -> dict:
     """The grading receipt (:mod:`autograder.classrun.receipt`) of one graded submission."""
     cells = {k: {"score": v["score"], "max_score": v["max_score"], "verdict": v["verdict"]}
              for k, v in result["cells"].items()}
-    status = {k: result[k] for k in ("status", "reason", "detail")}
     return receipt.build(submitted=submitted, autograded=autograded, seeds=result["seeds"],
-                         cells=cells, status=status, limits_in_force=limits_in_force)
+                         cells=cells, status=status.receipt(), limits_in_force=limits_in_force)
 
 
 def submission_rows(gb, assignment: str, student: str):

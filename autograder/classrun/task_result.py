@@ -14,6 +14,8 @@ import json
 import math
 from datetime import datetime
 
+from . import status
+
 MAX_CHARS = 1 << 28        # the whole text (as the local pool's largest message)
 NAME, TEXT = 1000, 1 << 20  # a name (cell, notebook, level, reason), a free text (detail, message)
 ITEMS = 100_000             # entries of one list or map
@@ -196,7 +198,7 @@ def optional(check):
     return maybe
 
 
-STATUS = one_of("graded", "skipped", "failed")
+STATUS = one_of(*status.TASK_STATES)
 VERDICT = one_of("failed", "passed", "none")
 SEEDS = items(integer(0, SEED), 1024)
 LOG = items(record(level=one_of("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), message=text(TEXT)))
@@ -225,4 +227,5 @@ RESULT = record(**COMMON, autograded=mapping(text(MAX_CHARS), key=relative_path,
                 gradebook=GRADEBOOK, seeds=SEEDS, error=text(TEXT, optional=True), receipt=RECEIPT,
                 cells=mapping(record(score=number(optional=True), max_score=number(), verdict=VERDICT,
                                      messages=items(text(TEXT), 1000))))
-CRASHED = record(**dict(COMMON, status=one_of("failed"), scores_recorded=exactly(False)), traceback=text(TEXT))
+CRASHED = record(**dict(COMMON, status=one_of(status.FAILED.value), scores_recorded=exactly(False)),
+                 traceback=text(TEXT))

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..notebook.limits import GradingLimits, RenamedLimit
 from . import grade, gradebook, receipt, report, task
+from .status import GRADED, SKIPPED, Status
 
 HAND = "changed by hand (nbgrader records no author or time)"
 
@@ -151,11 +152,12 @@ def csv_differences(rows: list, recorded, regraded, submission, trusted: bool) -
 def status_difference(text: str, status: dict, regraded: dict) -> list:
     """grades.csv's status ``text`` unless it is the receipt's. A graded one may also read
     ``skipped`` (a later run found it graded) or nothing (a ``grade --student`` run for others)."""
-    expected = report.status_text(status)
-    if text in ({report.GRADED, report.SKIPPED, ""} if status["status"] == report.GRADED else {expected}):
+    recorded = Status.from_json(status)
+    expected = recorded.text()
+    if text in ({GRADED.value, SKIPPED.value, ""} if recorded.state is GRADED else {expected}):
         return []
     return [f"grades.csv status {repr(text) if text else 'empty'} differs: receipt {expected!r}, "
-            f"regraded {report.status_text(regraded)!r}"]
+            f"regraded {Status.from_json(regraded).text()!r}"]
 
 
 def total(cells: dict) -> float:

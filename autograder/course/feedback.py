@@ -208,12 +208,19 @@ def generate(course: Path, assignment: str, students=None, db_url: str = None, n
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.course.feedback", description=USAGE,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assignment", help="assignment id, e.g. reproducibility")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: .)")
     parser.add_argument("--student", action="append", default=[], metavar="ID",
                         help="only this student (repeatable)")
     parser.add_argument("--db", help="gradebook URL (default: COURSE_DB_URL, else sqlite:///COURSE/gradebook.db)")
-    args = parser.parse_args(argv)
+
+
+def run(args) -> int:
     notes = {}
     try:
         written = generate(args.course, args.assignment, args.student or None, args.db, notes)

@@ -219,8 +219,15 @@ def build(out_dir: Path = DIST, root: Path = ROOT) -> Path:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.course.kit", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=DIST, help="folder for the zip (default: dist/)")
-    args = parser.parse_args(argv)
+
+
+def run(args) -> int:
     target = build(args.out)
     with zipfile.ZipFile(target) as archive:
         count = len(archive.namelist())

@@ -34,6 +34,7 @@ from nbgrader.coursedir import CourseDirectory
 from traitlets import Bool, DottedObjectName, Enum, Integer, Type
 import zmq
 
+from . import incidents
 from .sandbox import bwrap, cgroup, modes
 from .limits import GradingLimits
 from .output_limit import CapOutput
@@ -85,7 +86,7 @@ class GuardedExecute(Execute):
     def preprocess_cell(self, cell, resources, index):
         if self._halted is None and self._deadline is not None and monotonic() >= self._deadline:
             self._halted = self._budget_reason("before this cell")
-            self.log.warning("cell %d: %s Later cells are not executed.", index, self._halted)
+            self._incident(incidents.TIMED_OUT, resources, index, self._halted)
         if self._halted is not None:
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
                 failed_check(cell, self._halted + " This cell was not executed.", ename="NotExecuted")
@@ -96,13 +97,16 @@ class GuardedExecute(Execute):
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
+            kind = incidents.KERNEL_DIED
             if budget is not None and budget.oom_kills() > oom_before:
                 reason = (f"The kernel died while running this cell: the submission ran out of "
                           f"its memory budget ({budget.memory_mb} MiB, the memory limit).")
             else:
                 reason = "The kernel died while running this cell (os._exit, a crash, or the memory limit)."
         except CellTimeoutError as exc:
+            kind = incidents.TIMED_OUT
             if "IOPub" in str(exc):  # the end-of-cell message was lost in a flood of messages
+                kind = incidents.KERNEL_STOPPED
                 reason = ("The end of this cell never reached the grader: its messages flooded or "
                           "broke the kernel's channel (output limit), so the kernel was stopped.")
             else:
@@ -112,14 +116,29 @@ class GuardedExecute(Execute):
             if self._deadline is not None and monotonic() >= self._deadline and any(
                     out.get("ename") == "CellTimeoutError" for out in cell.get("outputs", [])):
                 reason = self._budget_reason("while this cell ran")
-                self.log.warning("cell %d: %s Later cells are not executed.", index, reason)
+                self._incident(incidents.TIMED_OUT, resources, index, reason)
                 failed_check(cell, reason, ename="TimeBudgetExceeded")
                 self._halted = self._budget_reason("before this cell")
             return cell, resources
-        self.log.warning("cell %d: %s Later cells are not executed.", index, reason)
+        self._incident(kind, resources, index, reason)
         failed_check(cell, reason + " Later cells were not executed.", ename="KernelStopped")
         self._halted = "The kernel was stopped at an earlier cell (%s)." % reason.rstrip(".")
         return cell, self.resources
+
+    def _incident(self, kind: str, resources, index: int, reason: str) -> None:
+        """Log that no later cell runs, with the incident as data (:mod:`autograder.notebook.incidents`)."""
+        message = "%s Later cells are not executed." % reason
+        notebook = (resources or {}).get("nbgrader", {}).get("notebook")
+        self.log.warning("cell %d: %s", index, message,
+                         extra=incidents.extra(kind, notebook, index, message, halted=True))
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        """nbclient's: a cell past its time limit is interrupted (and later cells run); recorded."""
+        if self.interrupt_on_timeout:  # else CellTimeoutError: preprocess_cell records it
+            self.log.warning("cell interrupted at the %s s limit", timeout, extra=incidents.extra(
+                incidents.TIMED_OUT, None, None, "a cell ran past the %s s limit and was interrupted; "
+                "later cells ran" % timeout, halted=False))
+        return await super()._async_handle_timeout(timeout, cell)
 
 
 class SandboxedKernelClient(AsyncKernelClient):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from .. import processes
 from .limits import GradingLimits
 from .sandbox import bwrap, modes
 
@@ -166,7 +167,7 @@ def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wr
             try:
                 timed_out = not _exited_within(process.proc, limits.seconds)
             finally:
-                _kill_group(process.proc)
+                processes.kill_tree(process.proc)
             out.seek(0)
             stdout = out.read()
         reports, malformed = parse_reports(stdout, process.token, tasks)
@@ -225,7 +226,7 @@ class _Process:
 
     def close(self) -> None:
         if self.proc is not None:
-            _kill_group(self.proc)
+            processes.kill_tree(self.proc)
             for stream in (self.proc.stdin, self.proc.stdout, self._stderr):
                 if stream is not None:
                     stream.close()
@@ -262,7 +263,7 @@ class _Served(_Process):
                     lambda data: _check_outcome(data, task))
         if found is None:
             self.alive, self._malformed = False, why
-            _kill_group(self.proc)
+            processes.kill_tree(self.proc)
         return found
 
     def _line(self, deadline: float) -> Optional[bytes]:
@@ -283,7 +284,7 @@ class _Served(_Process):
 
     def failed(self) -> Run:
         """Why the process gave no outcome, as a :class:`Run` without reports."""
-        _kill_group(self.proc)
+        processes.kill_tree(self.proc)
         returncode, stderr = self.ended()
         return Run(None, returncode, self._timed_out, False, stderr, self._malformed)
 
@@ -295,15 +296,6 @@ def _exited_within(proc: subprocess.Popen, seconds: float) -> bool:
         return bool(select.select([pidfd], [], [], seconds)[0])
     finally:
         os.close(pidfd)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """Kill the process and anything it started, then reap it."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
 
 
 # ---------------------------------------------------------------- reading a report, strictly
