@@ -9,6 +9,10 @@ export JUPYTER_CONFIG_DIR := $(CURDIR)/.jupyter
 export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 export JUPYTER_RUNTIME_DIR := $(CURDIR)/$(VENV)/runtime
 export IPYTHONDIR := $(CURDIR)/$(VENV)/ipython
+# A broken nbgrader_config.py stops nbgrader instead of grading with stock settings.
+export TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR := 1
+# The course's assignments: the folders of source/ that hold a declaration (docs/assignments.md).
+ASSIGNMENTS := $(sort $(patsubst source/%/,%,$(dir $(wildcard source/*/*.grading.json))))
 
 .PHONY: venv demo test release expected lab feedback dashboard bench student-kit lock clean
 
@@ -21,7 +25,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 venv: $(VENV)/.installed
 
 ## The example class, in demo-course/ (never the live course): release, autograde, print the grades,
-## write the feedback and the dashboard (demo-course/exports/dashboard.html).
+## write the feedback and the dashboard (demo-course/exports/<assignment>/dashboard.html).
 demo: venv
 	$(BIN)/python -m autograder demo
 
@@ -47,11 +51,11 @@ lock: venv
 
 ## Per-student feedback HTML: points and failed-check messages; no hidden tests, expected values or answers.
 feedback: venv
-	$(BIN)/python -m autograder feedback reproducibility
+	@status=0; for a in $(ASSIGNMENTS); do $(BIN)/python -m autograder feedback $$a || status=1; done; exit $$status
 
-## The class dashboard (exports/dashboard.html) from the last `python -m autograder grade`.
+## The class dashboard of every graded assignment (exports/<assignment>/dashboard.html).
 dashboard: venv
-	$(BIN)/python -m autograder dashboard reproducibility
+	@status=0; for a in $(ASSIGNMENTS); do $(BIN)/python -m autograder dashboard $$a || status=1; done; exit $$status
 
 ## Stock sequential nbgrader autograde vs python -m autograder grade, 40 submissions.
 bench: venv

@@ -53,8 +53,8 @@ def graded(course_template, tmp_path_factory):
                 ["-m", "autograder", "dashboard", ASSIGNMENT]):
         proc = subprocess.run([sys.executable, *cmd], cwd=course, env=environ, capture_output=True, text=True)
         assert proc.returncode in ((0, 1) if "grade" in cmd else (0,)), proc.stdout + proc.stderr
-    report = json.loads((course / "exports" / "grading_report.json").read_text())
-    return {"course": course, "report": report, "page": course / "exports" / "dashboard.html"}
+    report = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text())
+    return {"course": course, "report": report, "page": course / "exports" / ASSIGNMENT / "dashboard.html"}
 
 
 @pytest.fixture(scope="module")
@@ -207,4 +207,4 @@ def test_nothing_graded_says_to_grade_first(course):
     assert f"no grading report at {course / 'exports' / 'grading_report.json'}" in proc.stderr
     assert f"Grade first: python -m autograder grade {ASSIGNMENT}" in proc.stderr
     assert "Errno" not in proc.stderr and "Traceback" not in proc.stderr
-    assert not (course / "exports" / "dashboard.html").exists()
+    assert not (course / "exports" / ASSIGNMENT / "dashboard.html").exists()

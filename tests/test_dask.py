@@ -71,7 +71,7 @@ def finish(proc):
 
 
 def statuses(course) -> dict:
-    report = json.loads((course / "exports" / "grading_report.json").read_text())["students"]
+    report = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text())["students"]
     return {student: (entry["status"], entry["reason"]) for student, entry in report.items()}
 
 
@@ -401,7 +401,7 @@ def test_a_forged_result_fails_its_submission_and_no_other(graded_class, tmp_pat
     assert found["forge_raises"] == ("failed", "grading error")
     assert {s: found[f"forge_{s}"][1] for s in FORGED if s != "raises"} == \
         dict.fromkeys(set(FORGED) - {"raises"}, "invalid result"), found
-    report = json.loads((course / "exports" / "grading_report.json").read_text())["students"]
+    report = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text())["students"]
     for kind, words in (("types", "expected a finite number"), ("extra", "unexpected 'admin'"),
                         ("huge", "at most 100000"), ("someone_else", "not the student it was sent for"),
                         ("escape", "relative path"), ("nan", "NaN"), ("dict", "got dict instead of"),

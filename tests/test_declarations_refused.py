@@ -98,3 +98,18 @@ def test_the_grader_names_no_assignment_notebook_cell_or_variable():
     # "rng", "np", "random" and the like are library words the check kinds' messages use generically
     assert set(found) <= {"np", "rng", "random", "order"}, found
     assert not re.search(r"test_(step|q)\d|\"test_\"|'test_'|startswith\(\"test_", text)
+
+
+def test_grade_refuses_a_course_config_that_does_not_load(handed_in, tmp_path):
+    """nbgrader itself logs a config file that raises and grades with its stock settings (the
+    hidden tests in an unsandboxed kernel); the course's grade command stops instead."""
+    course = shutil.copytree(handed_in, tmp_path / "course")
+    with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
+        config.write("\nimport a_module_that_is_not_there\n")
+    before = sorted(p.relative_to(course) for p in course.rglob("*"))
+    run = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT], cwd=course, env=env(),
+                         capture_output=True, text=True)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "nbgrader_config.py cannot be loaded, nothing was graded" in run.stderr
+    assert "a_module_that_is_not_there" in run.stderr
+    assert sorted(p.relative_to(course) for p in course.rglob("*")) == before

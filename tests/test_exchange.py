@@ -94,7 +94,7 @@ def flow(course_template, tmp_path_factory):
     released = nbgrader("release_feedback", ASSIGNMENT)
     for student in students.values():
         student.nbgrader("fetch_feedback", ASSIGNMENT, f"--student={student.name}")
-    report = json.loads((course / "exports" / "grading_report.json").read_text())
+    report = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text())
     return {"course": course, "exchange": exchange, "students": students, "report": report,
             "collected": collected, "graded": graded, "written": written, "released": released}
 

@@ -18,16 +18,16 @@ def test_unsandboxed_grading_says_so_on_screen_in_the_log_and_in_the_report(cour
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "GRADING RUNS UNSANDBOXED (AUTOGRADER_SANDBOX=off)" in run.stderr  # before the workers start
     assert "1 submission(s) of this run were graded UNSANDBOXED: ada" in run.stderr  # and at the end
-    report = json.loads((course / "exports" / "grading_report.json").read_text(encoding="utf-8"))
+    report = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text(encoding="utf-8"))
     assert report["unsandboxed"] == ["ada"]
-    assert "ada: graded UNSANDBOXED" in (course / "exports" / "grade.log").read_text(encoding="utf-8")
+    assert "ada: graded UNSANDBOXED" in (course / "exports" / ASSIGNMENT / "grade.log").read_text(encoding="utf-8")
 
 
 def test_a_sandboxed_run_says_nothing_of_the_kind(course):
     hand_in(course, "ada", expected.load(EXPECTED)["reference"])
     run = grade(course, ASSIGNMENT)
     assert run.returncode == 0 and "UNSANDBOXED" not in run.stderr + run.stdout
-    report = json.loads((course / "exports" / "grading_report.json").read_text(encoding="utf-8"))
+    report = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text(encoding="utf-8"))
     assert report["unsandboxed"] == []
 
 

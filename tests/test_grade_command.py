@@ -56,7 +56,7 @@ def test_parallel_grading_matches_sequential_and_reports_failures(course, tmp_pa
     assert sum(v for k, v in ours["ada"].items() if k.startswith("test_step")) == 8
     assert ours["ben_forgot_seed"]["test_step2"] == 0
 
-    report = json.loads((course / "exports" / "grading_report.json").read_text())["students"]
+    report = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text())["students"]
     status = {s: (e["status"], e["reason"]) for s, e in report.items()}
     assert status == {
         "ada": ("graded", None),
@@ -77,7 +77,7 @@ def test_parallel_grading_matches_sequential_and_reports_failures(course, tmp_pa
         assert report[failed]["score"] is None and not report[failed]["cells"]
 
     # CSV as `nbgrader export` + status: a failed grading is an empty score, never 0.0
-    with open(course / "exports" / "grades.csv", newline="") as fh:
+    with open(course / "exports" / ASSIGNMENT / "grades.csv", newline="") as fh:
         rows = {row["student_id"]: row for row in csv.DictReader(fh)}
     assert set(rows) == set(report)
     assert rows["ada"]["score"] == "8.0" and rows["ada"]["status"] == "graded"
@@ -93,7 +93,7 @@ def test_parallel_grading_matches_sequential_and_reports_failures(course, tmp_pa
     second = grade(course, "--force")
     assert second.returncode == 1, second.stdout + second.stderr
     assert step_scores(course) == ours
-    again = json.loads((course / "exports" / "grading_report.json").read_text())["students"]
+    again = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text())["students"]
     assert {s: (e["status"], e["reason"], e["score"]) for s, e in again.items()} == \
            {s: (e["status"], e["reason"], e["score"]) for s, e in report.items()}
 
@@ -106,6 +106,6 @@ def test_a_class_that_grades_cleanly_exits_zero_and_a_rerun_skips(course):
     assert steps == {"test_step1": 1.0, "test_step2": 2.0, "test_step3": 3.0, "test_step4": 2.0}
     second = grade(course)  # without --force nbgrader leaves an autograded submission alone
     assert second.returncode == 0, second.stdout + second.stderr
-    report = json.loads((course / "exports" / "grading_report.json").read_text())["students"]
+    report = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text())["students"]
     assert report["gus"]["status"] == "skipped"
     assert report["gus"]["cells"]["test_step3"]["score"] == 3.0

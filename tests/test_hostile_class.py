@@ -160,14 +160,14 @@ def graded(course_template, small_disk, tmp_path_factory):
         proc.kill()
     seconds = time.monotonic() - started
     nbgrader(stock, "autograde", ASSIGNMENT, check=False)
-    report = json.loads((course / "exports" / "grading_report.json").read_text(encoding="utf-8"))
+    report = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text(encoding="utf-8"))
     print("hostile class: %d submissions, %.0f s, peak RSS of the process tree %.0f MiB, "
           "peak disk %.1f MiB" % (len(report["students"]), seconds, peak.rss / (1 << 20), peak.used / (1 << 20)))
     return {"course": course, "stock": stock, "returncode": proc.returncode, "out": out.decode(),
             "err": err.decode(), "report": report["students"], "summary": report["summary"],
             "before": before, "config_before": config_before, "seconds": seconds,
             "rss": peak.rss, "disk": peak.used, "tmp": tmp,
-            "log": (course / "exports" / "grade.log").read_bytes()}
+            "log": (course / "exports" / ASSIGNMENT / "grade.log").read_bytes()}
 
 
 def test_the_run_finished_and_reported_every_student(graded):
@@ -175,7 +175,7 @@ def test_the_run_finished_and_reported_every_student(graded):
     expected = set(HONEST) | set(INTAKE_RULES) | set(ATTACKS) | {"sleeps_20_cells"}
     assert set(graded["report"]) == expected
     assert "caf\\xe9" in graded["out"]  # the table shows the escaped name
-    csv_text = (graded["course"] / "exports" / "grades.csv").read_text(encoding="utf-8")
+    csv_text = (graded["course"] / "exports" / ASSIGNMENT / "grades.csv").read_text(encoding="utf-8")
     assert "caf\\xe9" in csv_text and "failed: intake: student id" in csv_text
 
 

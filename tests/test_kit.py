@@ -166,7 +166,7 @@ PLANTS = {
                                     text=(REPO / "source" / "reproducibility" / "reproducibility.expected.json").read_text())])),
         "grader data from source/reproducibility/reproducibility.expected.json"),
     "expected.json shipped": (
-        lambda f: _put(f, "lab/expected.json", (REPO / "source" / "reproducibility" / "reproducibility.expected.json").read_bytes()),
+        lambda f: _put(f, "lab/reproducibility.expected.json", (REPO / "source" / "reproducibility" / "reproducibility.expected.json").read_bytes()),
         "instructor or grader-side file"),
     "the quiz key pasted into the practice helper": (
         lambda f: _put(f, "release/reproducibility/practice.py",

@@ -83,7 +83,7 @@ def exported(course_template, tmp_path_factory):
     assert export.returncode == 0, export.stderr
     with open(course / "exports" / "lms_grades.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
-    report = json.loads((course / "exports" / "grading_report.json").read_text())
+    report = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text())
     return {"course": course, "collected": collected, "export": export, "rows": rows, "report": report}
 
 

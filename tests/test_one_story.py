@@ -3,7 +3,7 @@
 A class of three: an honest student, one whose step notebook is not JSON (failed, nothing
 recorded) and one whose quiz notebook is missing (failed, the step notebook's points recorded
 and flagged). After a full run, a partial run (``--student`` someone else), a resumed run and a
-forced partial regrade, the gradebook, ``exports/grades.csv``, ``nbgrader export``, the LMS CSV,
+forced partial regrade, the gradebook, ``exports/<assignment>/grades.csv``, ``nbgrader export``, the LMS CSV,
 the grading report (the dashboard's source) and the dashboard, and the feedback pages must each
 say the same of every student.
 """
@@ -40,14 +40,14 @@ def rows(path, key="student_id"):
 
 def check_story(course):
     """Every place says STORY, and the honest student's points are the same everywhere."""
-    grades = rows(course / "exports" / "grades.csv")
+    grades = rows(course / "exports" / ASSIGNMENT / "grades.csv")
     nbgrader(course, "export", "--to", "stock.csv")
     stock = rows(course / "stock.csv")
     command(course, "autograder", "lms", "export", ASSIGNMENT, "--lms-id", "7")
     lms = rows(course / "exports" / "lms_grades.csv", key="ID")
-    report = json.loads((course / "exports" / "grading_report.json").read_text(encoding="utf-8"))["students"]
+    report = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text(encoding="utf-8"))["students"]
     command(course, "autograder", "dashboard", ASSIGNMENT)
-    dashboard = (course / "exports" / "dashboard.html").read_text(encoding="utf-8")
+    dashboard = (course / "exports" / ASSIGNMENT / "dashboard.html").read_text(encoding="utf-8")
     shutil.rmtree(course / "feedback", ignore_errors=True)
     command(course, "autograder.course.feedback", ASSIGNMENT)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:

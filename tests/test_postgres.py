@@ -86,7 +86,7 @@ def test_same_class_same_gradebook_on_postgres_as_on_sqlite(course, tmp_path, po
     with Gradebook(f"sqlite:///{on_postgres / 'gradebook.db'}", COURSE_ID) as gb:
         assert gb.assignment_submissions(ASSIGNMENT) == []
     # The grade command's report reads the scores back from PostgreSQL.
-    report = json.loads((on_postgres / "exports" / "grading_report.json").read_text())["students"]
+    report = json.loads((on_postgres / "exports" / ASSIGNMENT / "grading_report.json").read_text())["students"]
     assert report["ada"]["status"] == "graded"
     assert {k: v["score"] for k, v in report["ada"]["cells"].items()} == {
         name: auto for nb in expected["submissions"]["ada"].values() for name, auto, *_ in nb["grades"]}

@@ -4,7 +4,7 @@ A small class is graded by ``python -m autograder grade`` in a throwaway course 
 receipt per submission); ``verify`` then regrades every submission from its receipt. A copy of
 the graded course, with one submitted byte changed and receipts that record another grader,
 environment or points, must fail naming each difference; so must a copy whose gradebook or
-``exports/grades.csv`` was edited behind verify's back, while scores entered by hand pass and are
+``exports/<assignment>/grades.csv`` was edited behind verify's back, while scores entered by hand pass and are
 listed.
 """
 import csv
@@ -139,7 +139,7 @@ def test_no_secret_in_the_grading_report_or_the_autograded_notebooks(graded):
     """dee's step 4 prints what it can reach; no secret seed (from the receipts), no reference
     solution and no course path may end up in the report, and no secret seed in any notebook."""
     course, found = graded
-    report = (course / "exports" / "grading_report.json").read_text(encoding="utf-8")
+    report = (course / "exports" / ASSIGNMENT / "grading_report.json").read_text(encoding="utf-8")
     notebooks = [p.read_text(encoding="utf-8") for p in (course / "autograded").rglob("*.ipynb")]
     key = (course / reexecution_seeds.KEY_FILE).read_text(encoding="ascii").strip()
     for rec in found.values():
@@ -178,8 +178,8 @@ def gradebook(course):
 
 
 def edit_csv(course, edits):
-    """Rewrite exports/grades.csv with ``edits`` ({student: {column: text}}; a new student is a new row)."""
-    path = course / "exports" / "grades.csv"
+    """Rewrite exports/<assignment>/grades.csv with ``edits`` ({student: {column: text}}; a new student is a new row)."""
+    path = course / "exports" / ASSIGNMENT / "grades.csv"
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         fields, rows = reader.fieldnames, list(reader)

@@ -65,7 +65,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_gradebook(course, tmp_path):
 
     again = subprocess.run(command(), cwd=course, env=env(), capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
-    report = json.loads((course / "exports" / "grading_report.json").read_text())["students"]
+    report = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text())["students"]
     skipped = sorted(s for s, e in report.items() if e["status"] == "skipped")
     regraded = sorted(s for s, e in report.items() if e["status"] == "graded")
     assert skipped == done and sorted(skipped + regraded) == STUDENTS  # only what was missing
@@ -77,17 +77,17 @@ def test_ctrl_c_writes_every_report_and_lists_who_was_not_graded(course):
     make_class(course)
     code, out, err = start_and_stop_after_first(course, signal.SIGINT)
     assert code == 130, err[-3000:]
-    report = json.loads((course / "exports" / "grading_report.json").read_text())["students"]
+    report = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text())["students"]
     assert set(report) == set(STUDENTS)
     statuses = {s: (e["status"], e["reason"]) for s, e in report.items()}
     assert ("not graded", "interrupted") in statuses.values(), statuses
     assert any(status == "graded" for status, _ in statuses.values()), statuses
-    csv_text = (course / "exports" / "grades.csv").read_text()
+    csv_text = (course / "exports" / ASSIGNMENT / "grades.csv").read_text()
     assert all(s in csv_text for s in STUDENTS) and "not graded: interrupted" in csv_text
     assert "interrupted" in err
     # the next run (no --force) grades exactly the students not reached
     again = subprocess.run(command(), cwd=course, env=env(), capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
-    after = json.loads((course / "exports" / "grading_report.json").read_text())["students"]
+    after = json.loads((course / "exports" / ASSIGNMENT / "grading_report.json").read_text())["students"]
     assert {s for s, e in after.items() if e["status"] == "graded"} == \
            {s for s, (status, _) in statuses.items() if status != "graded"}

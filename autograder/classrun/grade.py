@@ -54,7 +54,7 @@ def default_workers() -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("assignment", help="assignment id, e.g. reproducibility")
+    parser.add_argument("assignment", help="the assignment: a folder of source/ with a *.grading.json")
     parser.add_argument("--workers", type=int, default=default_workers(),
                         help="local grading processes (default: one per core, here %(default)s)")
     parser.add_argument("--scheduler", metavar="tls://HOST:PORT",
@@ -72,12 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="regrade submissions that are already autograded")
     parser.add_argument("--course", type=Path, default=Path.cwd(),
                         help="course root (default: the current directory)")
-    parser.add_argument("--csv", type=Path, default=Path("exports/grades.csv"),
-                        help="grades CSV, relative to the course root (default: %(default)s)")
-    parser.add_argument("--report", type=Path, default=Path("exports/grading_report.json"),
-                        help="JSON report, relative to the course root (default: %(default)s)")
-    parser.add_argument("--log", type=Path, default=Path("exports/grade.log"),
-                        help="what the grading of each student logged, relative to the course root")
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="grades CSV, relative to the course root (default: exports/ASSIGNMENT/grades.csv)")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="JSON report, relative to the course root (default: "
+                             "exports/ASSIGNMENT/grading_report.json)")
+    parser.add_argument("--log", type=Path, default=None,
+                        help="what the grading of each student logged, relative to the course root "
+                             "(default: exports/ASSIGNMENT/grade.log)")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds one submission may take before its grading is stopped "
                              "(default: the course's c.GradingLimits.submission_seconds, by default "
@@ -113,7 +115,11 @@ class ClassRun:
         from nbgrader.api import MissingEntry
 
         from . import database, task
-        self.app = task.course_app(self.course, self.assignment)
+        try:
+            self.app = task.course_app(self.course, self.assignment)
+        except Exception as exc:  # noqa: BLE001 - whatever the course's nbgrader_config.py raised
+            raise Fatal(f"the course's {task.CONFIG} cannot be loaded, nothing was graded: "
+                        f"{type(exc).__name__}: {exc}") from None
         coursedir = self.app.coursedir
         if coursedir.directory_structure != "{nbgrader_step}/{student_id}/{assignment_id}":
             raise Fatal(f"unsupported CourseDirectory.directory_structure {coursedir.directory_structure!r}")
@@ -457,6 +463,9 @@ def _terminate(signum, frame):
 
 
 def run(args) -> int:
+    for option, name in (("csv", "grades.csv"), ("report", "grading_report.json"), ("log", "grade.log")):
+        if getattr(args, option) is None:
+            setattr(args, option, report.export_path(args.assignment, name))
     if args.workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
         return 2

@@ -28,6 +28,13 @@ from .status import FAILED, GRADED, GRADING_ERROR, NOTEBOOK_MISSING, NOTEBOOK_NO
 SCORE_COLUMNS = ("raw_score", "late_submission_penalty", "score")  # the grades CSV's scores (nbgrader's)
 
 
+def export_path(assignment: str, name: str) -> Path:
+    """Where the exports of ``assignment`` go, relative to the course root:
+    ``exports/<assignment>/<name>`` (``grades.csv``, ``grading_report.json``, ``grade.log``,
+    ``dashboard.html``), so that grading one assignment never overwrites another's."""
+    return Path("exports") / assignment / name
+
+
 def classify(result: dict, notebooks: list) -> Status:
     """Status of one submission from what its grading saw: ``ok`` (nbgrader finished), ``error``,
     ``submitted`` and ``autograded`` (folders) and ``incidents`` (:mod:`autograder.notebook.incidents`,
@@ -139,7 +146,8 @@ def write_json(path: Path, report: dict) -> None:
 
 
 def write_csv(nbgrader_csv: Path, path: Path, assignment: str, students: dict) -> None:
-    """The grades CSV as ``nbgrader export`` writes it, plus a ``status`` column.
+    """The grades CSV of ``assignment`` (its rows only) as ``nbgrader export`` writes it, plus a
+    ``status`` column.
 
     For this run's submissions whose grade was not recorded the score cells are left empty
     (not 0.0), and students nbgrader never entered in the gradebook get a row too.
@@ -147,13 +155,11 @@ def write_csv(nbgrader_csv: Path, path: Path, assignment: str, students: dict) -
     with open(nbgrader_csv, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         fields = list(reader.fieldnames or []) + ["status"]
-        rows = list(reader)
+        rows = [row for row in reader if row.get("assignment") == assignment]
     seen = set()
     max_score = ""
     for row in rows:
         row["status"] = ""
-        if row.get("assignment") != assignment:
-            continue
         max_score = row.get("max_score", max_score)
         entry = students.get(row.get("student_id"))
         if entry is None:

@@ -53,6 +53,7 @@ def course_app(root: Path, assignment: str, db_url: str = None, student: str = N
     from nbgrader.apps.autogradeapp import AutogradeApp
     app = AutogradeApp()
     app.load_cwd_config = False  # the course's own config only, wherever this process runs
+    app.raise_config_file_errors = True  # a config that fails to load must not mean stock grading
     app.log.setLevel(logging.ERROR)  # not "no nbgrader_config.py found": it is loaded from root
     app.initialize([assignment, "--force"], root=str(root))
     app.coursedir.assignment_id = assignment

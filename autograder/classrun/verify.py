@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from ..notebook.limits import GradingLimits, RenamedLimit
-from . import grade, gradebook, receipt, report, task
+from . import gradebook, receipt, report, task
 from .status import GRADED, SKIPPED, Status
 
 HAND = "changed by hand (nbgrader records no author or time)"
@@ -240,19 +240,18 @@ def receipted_students(course: Path, snapshot: dict) -> list:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    grade_defaults = argparse.ArgumentParser()
-    grade.add_arguments(grade_defaults)
-    parser.add_argument("assignment", help="assignment id, e.g. reproducibility")
+    parser.add_argument("assignment", help="the assignment: a folder of source/ with a *.grading.json")
     parser.add_argument("--student", action="append", default=[], metavar="ID",
                         help="verify only this student (repeatable; default: every student with a "
                              "receipt, a submission in the gradebook or a row in the grades CSV)")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: .)")
-    parser.add_argument("--csv", type=Path, default=grade_defaults.get_default("csv"),
-                        help="the grades CSV `grade` wrote, relative to the course root (default: %(default)s)")
+    parser.add_argument("--csv", type=Path, help="the grades CSV `grade` wrote, relative to the course root "
+                                                 "(default: exports/ASSIGNMENT/grades.csv)")
 
 
 def run(args) -> int:
     course = args.course.resolve()
+    args.csv = args.csv or report.export_path(args.assignment, "grades.csv")
     app = task.course_app(course, args.assignment)
     snapshot = task.snapshot(course, args.assignment, app)
     try:

@@ -1,6 +1,6 @@
 """``python -m autograder dashboard ASSIGNMENT``: the class at a glance, one self-contained HTML page.
 
-Read from ``exports/grading_report.json`` (what ``python -m autograder grade`` wrote) and written to
+Read from ``exports/<assignment>/grading_report.json`` (what ``python -m autograder grade`` wrote) and written to
 ``exports/dashboard.html``: the score distribution (a matplotlib histogram, inline SVG), the pass
 rate of each step and quiz question, the common mistakes per step with the students who made
 them, the failed submissions with their reasons, and a table of students linking to their feedback
@@ -26,6 +26,7 @@ from urllib.parse import quote
 from matplotlib.figure import Figure
 
 from .. import assignments
+from ..classrun.report import export_path
 from .feedback import NotGraded, label
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -81,7 +82,7 @@ def mistakes(failures: list) -> list:
 
 def load(course: Path, assignment: str, report: Path = None) -> dict:
     """The grading report; NotGraded when there is none."""
-    path = report or course / "exports" / "grading_report.json"
+    path = report or course / export_path(assignment, "grading_report.json")
     if not path.is_file():
         raise NotGraded(f"no grading report at {path}", assignment)
     return json.loads(path.read_text(encoding="utf-8"))
@@ -233,22 +234,22 @@ def render(course: Path, page: Path, data: dict) -> str:
 
 
 def write(course: Path, assignment: str, out: Path = None, report: Path = None) -> Path:
-    """Write the dashboard (default ``exports/dashboard.html``) and return its path."""
+    """Write the dashboard (default ``exports/<assignment>/dashboard.html``) and return its path."""
     course = Path(course)
     data = load(course, assignment, report)
     if data["assignment"] != assignment:
         raise SystemExit("the grading report is for %r, not %r" % (data["assignment"], assignment))
-    page = out or course / "exports" / "dashboard.html"
+    page = out or course / export_path(assignment, "dashboard.html")
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(render(course, page, data), encoding="utf-8")
     return page
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("assignment", help="assignment id, e.g. reproducibility")
+    parser.add_argument("assignment", help="the assignment: a folder of source/ with a *.grading.json")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: .)")
-    parser.add_argument("--report", type=Path, help="grading report (default: COURSE/exports/grading_report.json)")
-    parser.add_argument("--out", type=Path, help="the page (default: COURSE/exports/dashboard.html)")
+    parser.add_argument("--report", type=Path, help="grading report (default: COURSE/exports/ASSIGNMENT/grading_report.json)")
+    parser.add_argument("--out", type=Path, help="the page (default: COURSE/exports/ASSIGNMENT/dashboard.html)")
 
 
 def run(args) -> int:

@@ -96,13 +96,10 @@ def main(root: Path = ROOT) -> int:
             print(f"\n{assignment}: released; no example class ({EXAMPLES}/{assignment}/{CLASS_FILE}) to grade")
             continue
         copy_example_class(course, assignment, students)
-        exports = Path("exports") / assignment
         print(f"\n{assignment}: Autograding {len(students)} example submissions in {course} ...", flush=True)
-        graded = grade.main([assignment, "--force", "--course", str(course), "--csv", str(exports / "grades.csv"),
-                             "--report", str(exports / "grading_report.json"), "--log", str(exports / "grade.log")])
+        graded = grade.main([assignment, "--force", "--course", str(course)])
         pages = feedback.generate(course, assignment)
-        page = dashboard.write(course, assignment, out=course / exports / "dashboard.html",
-                               report=course / exports / "grading_report.json")
+        page = dashboard.write(course, assignment)
         print(f"feedback: {len(pages)} page(s) under {course / 'feedback'}\ndashboard: {page}")
         status = status or graded
     return status

@@ -213,7 +213,7 @@ def main(argv=None) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("assignment", help="assignment id, e.g. reproducibility")
+    parser.add_argument("assignment", help="the assignment: a folder of source/ with a *.grading.json")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: .)")
     parser.add_argument("--student", action="append", default=[], metavar="ID",
                         help="only this student (repeatable)")

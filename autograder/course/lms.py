@@ -38,6 +38,7 @@ from nbgrader.plugins import FileNameCollectorPlugin
 from traitlets import Unicode
 
 from ..classrun.database import shown
+from ..classrun.report import export_path
 from .feedback import NotGraded, find_assignment, gradebook_url
 
 ROSTER = Path("lms") / "roster.csv"
@@ -127,11 +128,11 @@ def number(value: float) -> str:
 
 def read_reports(course: Path, report_paths=None, exported=()) -> dict:
     """``{assignment: grading report}``: the ``report_paths`` given, else those that exist of
-    ``exports/grading_report.json`` (the last run's) and ``exports/<assignment>/grading_report.json``
-    for each of ``exported``. A report given by path must be of an exported assignment."""
+    ``exports/<assignment>/grading_report.json`` for each of ``exported``. A report given by path
+    must be of an exported assignment."""
     given = report_paths is not None
-    paths = list(report_paths) if given else [course / "exports" / "grading_report.json"] + [
-        course / "exports" / assignment / "grading_report.json" for assignment in exported]
+    paths = list(report_paths) if given else [course / export_path(assignment, "grading_report.json")
+                                              for assignment in exported]
     reports = {}
     for path in paths:
         path = Path(path)
@@ -245,7 +246,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ex = sub.add_parser("export", help="the Canvas gradebook-import CSV (exports/lms_grades.csv), one column per "
                                        "assignment")
     ex.add_argument("assignment", nargs="*",
-                    help="assignment ids, e.g. reproducibility (default: every assignment of the gradebook "
+                    help="assignment ids (default: every assignment of the gradebook "
                          "with a graded submission)")
     ex.add_argument("--lms-id", action="append", default=[], required=True, metavar="[ASSIGNMENT=]ID",
                     help="an assignment's id in Canvas (its column header), one per exported assignment "
