@@ -204,7 +204,7 @@ def test_nothing_graded_says_to_grade_first(course):
     proc = subprocess.run([sys.executable, "-m", "autograder", "dashboard", ASSIGNMENT], cwd=course,
                           env=environ, capture_output=True, text=True)
     assert proc.returncode == 2
-    assert f"no grading report at {course / 'exports' / 'grading_report.json'}" in proc.stderr
+    assert f"no grading report at {course / 'exports' / ASSIGNMENT / 'grading_report.json'}" in proc.stderr
     assert f"Grade first: python -m autograder grade {ASSIGNMENT}" in proc.stderr
     assert "Errno" not in proc.stderr and "Traceback" not in proc.stderr
     assert not (course / "exports" / ASSIGNMENT / "dashboard.html").exists()

@@ -260,7 +260,7 @@ def test_a_step_without_runs_fails():
                                   b'{"reports": [{"error": null, "stdout": 5, "names": {}, "generator": []}]}',
                                   b"\xff\xfe", b"[" * 100000])
 def test_malformed_reports_fail_the_run_not_the_grader(line):
-    from autograder.notebook.reexecute import parse_reports
+    from autograder.notebook.harness import parse_reports
     task = steps.student_task(DECL.step("step1"), "", {"names": {}, "generator": []})
     reports, why = parse_reports(b"noise\nTOKEN" + line + b"\n", "TOKEN", [task])
     assert reports is None and why

@@ -14,7 +14,7 @@ from nbgrader.api import MissingEntry
 from nbgrader.plugins import CsvExportPlugin
 
 from . import gradebook, report
-from .status import GRADED, Status
+from .status import GRADED, NO_SUBMISSION, Status
 
 
 class StatusCsvExport(CsvExportPlugin):
@@ -40,7 +40,7 @@ def status(gb, assignment: str, student: str) -> dict:
     try:
         submission = gb.find_submission(assignment, student)
     except MissingEntry:
-        return {"status": "no submission"}
+        return {"status": NO_SUBMISSION}
     reason = gradebook.failed_reason(submission)
     if reason is None:
         return {"status": GRADED.value}

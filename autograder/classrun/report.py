@@ -23,7 +23,8 @@ import json
 import os
 from pathlib import Path
 
-from .status import FAILED, GRADED, GRADING_ERROR, NOTEBOOK_MISSING, NOTEBOOK_NOT_JSON, SKIPPED, Status  # noqa: F401
+from .status import (FAILED, GRADED, GRADING_ERROR, NO_SUBMISSION, NOTEBOOK_MISSING,  # noqa: F401
+                     NOTEBOOK_NOT_JSON, SKIPPED, Status)
 
 SCORE_COLUMNS = ("raw_score", "late_submission_penalty", "score")  # the grades CSV's scores (nbgrader's)
 
@@ -150,7 +151,8 @@ def write_csv(nbgrader_csv: Path, path: Path, assignment: str, students: dict) -
     ``status`` column.
 
     For this run's submissions whose grade was not recorded the score cells are left empty
-    (not 0.0), and students nbgrader never entered in the gradebook get a row too.
+    (not 0.0), students nbgrader never entered in the gradebook get a row too, and a student of
+    the gradebook without a submission of ``assignment`` reads ``no submission``.
     """
     with open(nbgrader_csv, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -159,7 +161,7 @@ def write_csv(nbgrader_csv: Path, path: Path, assignment: str, students: dict) -
     seen = set()
     max_score = ""
     for row in rows:
-        row["status"] = ""
+        row["status"] = NO_SUBMISSION  # a student of the gradebook who handed nothing in
         max_score = row.get("max_score", max_score)
         entry = students.get(row.get("student_id"))
         if entry is None:

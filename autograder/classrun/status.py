@@ -44,6 +44,7 @@ RECORDING_ERROR = "recording error"
 INTERRUPTED = "interrupted"
 RUN_STOPPED = "run stopped"
 ALREADY_GRADED = "already autograded; --force regrades it"
+NO_SUBMISSION = "no submission"  # a grades CSV's status for a student of the class who handed nothing in
 
 
 def intake(rule: str) -> str:

@@ -1,4 +1,7 @@
-"""Child side of a re-execution: run cells in a fresh interpreter and report what they left behind.
+"""Child side of a re-execution, and the one home of its report format: run cells in a fresh
+interpreter and report what they left behind (:func:`main`, run in the sandbox as a script), and
+read such a report strictly (:func:`parse_reports`, :func:`check_report`, :func:`check_outcome`,
+imported by the grader: :mod:`autograder.notebook.reexecute`).
 
 Started by :mod:`autograder.notebook.reexecute` as ``python -I harness.py``. Its standard input
 starts with one header line, ``{"token": str, "limits": {"output_chars", "seconds", "processes",
@@ -423,6 +426,140 @@ class _Capture(io.StringIO):
         if self._count > self._limit:
             self._on_full()
         return self._sio_write(self, text)
+
+
+# ---------------------------------------------------------------- reading a report, strictly
+#
+# The grader's side of the format this module writes (imported by autograder.notebook.reexecute):
+# what a process running this file writes is untrusted, so it is accepted only if it follows the
+# schema exactly (keys, types, bounded sizes); anything else is Malformed, with a fixed phrase.
+
+class Malformed(ValueError):
+    """A report that does not follow the schema (its message is a fixed phrase)."""
+
+
+GENERATOR_WORDS, WORD = 625, 1 << 32
+MAX_TEXT, MAX_ITEMS, MAX_DEPTH = 20000, 10000, 8
+MAX_NODES = 100000  # per value: the harness's 10 000, plus the "too large" leaves it may add
+_SCALARS = {"int": int, "bool": bool, "none": type(None), "float": str, "str": str, "module": str,
+            "other": str, "generator": str}
+_DTYPE = 16  # a numpy dtype's ``str`` (e.g. "<i8") is at most this long
+
+
+def parse_reports(stdout: bytes, token: str, tasks) -> tuple:
+    """``(reports, None)`` if ``stdout`` holds exactly one valid report line for ``tasks``, else
+    ``(None, why)``, or ``(None, None)`` when there is no report line at all."""
+    lines = [line for line in stdout.split(b"\n") if line.startswith(token.encode("ascii"))]
+    if not lines:
+        return None, None
+    if len(lines) > 1:
+        return None, "more than one report"
+
+    def check(data):
+        _keys(data, {"reports"})
+        if type(data["reports"]) is not list or len(data["reports"]) != len(tasks):
+            raise Malformed("wrong number of task reports")
+        for report, task in zip(data["reports"], tasks):
+            check_report(report, task)
+    data, why = loaded(lines[0][len(token):], check)
+    return (None, why) if why else (data["reports"], None)
+
+
+def loaded(text, check) -> tuple:
+    """``(data, None)`` if ``text`` (UTF-8 bytes or str) is JSON that ``check`` accepts, else
+    ``(None, why)``, a fixed phrase."""
+    try:
+        data = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+        check(data)
+    except Malformed as why:
+        return None, str(why)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None, "not valid JSON"
+    return data, None
+
+
+def _keys(value, keys):
+    if type(value) is not dict or set(value) != set(keys):
+        raise Malformed("unexpected fields")
+
+
+def check_outcome(outcome, task):
+    """What the shared process of :func:`run_isolated` says of one task (see the harness)."""
+    if type(outcome) is dict and set(outcome) == {"line"}:
+        if type(outcome["line"]) is not str:
+            raise Malformed("ill-typed task outcome")
+        return
+    _keys(outcome, {"ended"})
+    how = outcome["ended"]
+    _keys(how, {"returncode", "timed_out", "output_full", "stderr"})
+    if not (type(how["returncode"]) in (int, type(None)) and type(how["timed_out"]) is bool
+            and type(how["output_full"]) is bool and _text(how["stderr"], 4000)):
+        raise Malformed("ill-typed task outcome")
+
+
+def check_report(report, task):
+    _keys(report, {"error", "stdout", "names", "generator", *(["before"] if task.get("snapshot") else [])})
+    error = report["error"]
+    if error is not None:
+        _keys(error, {"cell", "type", "message", "line"})
+        if not (type(error["cell"]) is int and _text(error["type"], 100) and _text(error["message"], 2000)
+                and (error["line"] is None or type(error["line"]) is int)):
+            raise Malformed("ill-typed error")
+    if not _text(report["stdout"], MAX_TEXT):
+        raise Malformed("ill-typed output")
+    names = report["names"]
+    _keys(names, task.get("report", []))
+    for value in names.values():
+        if value is not None:
+            _check_value(value, [MAX_NODES])
+    _check_generator(report["generator"])
+    if task.get("snapshot"):
+        _keys(report["before"], {"names", "generator"})
+        if type(report["before"]["names"]) is not dict:
+            raise Malformed("ill-typed state")
+        for value in report["before"]["names"].values():
+            _check_value(value, [MAX_NODES])
+        _check_generator(report["before"]["generator"])
+
+
+def _text(value, limit) -> bool:
+    return type(value) is str and len(value) <= limit
+
+
+def _check_generator(state):
+    if not (type(state) is list and len(state) == GENERATOR_WORDS
+            and all(type(w) is int and 0 <= w < WORD for w in state[:-1])
+            and type(state[-1]) is int and 0 <= state[-1] <= GENERATOR_WORDS - 1):
+        raise Malformed("ill-typed generator state")
+
+
+def _check_value(value, budget, depth=0):
+    """A value description of :mod:`autograder.notebook.harness`: ``[kind, payload]``, bounded."""
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_DEPTH or type(value) is not list or len(value) != 2:
+        raise Malformed("ill-typed value")
+    kind, payload = value
+    if kind in _SCALARS:
+        if type(payload) is not _SCALARS[kind] or (type(payload) is str and len(payload) > MAX_TEXT):
+            raise Malformed("ill-typed value")
+    elif kind in ("list", "tuple") and type(payload) is list and len(payload) <= MAX_ITEMS:
+        for item in payload:
+            _check_value(item, budget, depth + 1)
+    elif kind == "ndarray" and type(payload) is list and len(payload) == 3 and _text(payload[0], _DTYPE) \
+            and type(payload[1]) is list and len(payload[1]) <= MAX_DEPTH \
+            and all(type(n) is int and n >= 0 for n in payload[1]) \
+            and type(payload[2]) is list and len(payload[2]) <= MAX_ITEMS:
+        for item in payload[2]:
+            _check_value(item, budget, depth + 1)
+    elif kind == "npscalar" and type(payload) is list and len(payload) == 2 and _text(payload[0], _DTYPE):
+        _check_value(payload[1], budget, depth + 1)
+    elif kind == "dict" and type(payload) is list and len(payload) <= MAX_ITEMS:
+        for pair in payload:
+            if type(pair) is not list or len(pair) != 2 or not _text(pair[0], MAX_TEXT):
+                raise Malformed("ill-typed value")
+            _check_value(pair[1], budget, depth + 1)
+    else:
+        raise Malformed("ill-typed value")
 
 
 if __name__ == "__main__":

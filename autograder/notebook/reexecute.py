@@ -2,7 +2,7 @@
 :mod:`autograder.notebook.harness` (a student's tasks each in a child forked from one of them,
 handed its own task only).
 
-What such a process writes is untrusted input: :func:`parse_reports` and the outcome checks
+What such a process writes is untrusted input: the harness's :func:`parse_reports` and outcome checks
 accept exactly the harness's schema (exact keys, types and bounded sizes), and anything else is
 a failed run with a fixed reason, never an exception.
 
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 from .. import processes
+from .harness import check_outcome, check_report, loaded, parse_reports
 from .limits import GradingLimits
 from .sandbox import bwrap, modes
 
@@ -145,7 +146,7 @@ def _task_run(found: dict, task: dict) -> Run:
     if "ended" in found:
         how = found["ended"]
         return Run(None, how["returncode"], how["timed_out"], how["output_full"], how["stderr"])
-    report, why = _loaded(found["line"], lambda data: _check_report(data, task))
+    report, why = loaded(found["line"], lambda data: check_report(data, task))
     return Run(None if why else [report], 0, False, False, "", why)
 
 
@@ -259,8 +260,8 @@ class _Served(_Process):
             return None
         line = self._line(time.monotonic() + self.limits.seconds + OUTCOME_GRACE)
         found, why = (None, None) if line is None else \
-            _loaded(line[len(self.token):] if line.startswith(self.token.encode("ascii")) else b"",
-                    lambda data: _check_outcome(data, task))
+            loaded(line[len(self.token):] if line.startswith(self.token.encode("ascii")) else b"",
+                    lambda data: check_outcome(data, task))
         if found is None:
             self.alive, self._malformed = False, why
             processes.kill_tree(self.proc)
@@ -296,133 +297,3 @@ def _exited_within(proc: subprocess.Popen, seconds: float) -> bool:
         return bool(select.select([pidfd], [], [], seconds)[0])
     finally:
         os.close(pidfd)
-
-
-# ---------------------------------------------------------------- reading a report, strictly
-
-class Malformed(ValueError):
-    """A report that does not follow the schema (its message is a fixed phrase)."""
-
-
-GENERATOR_WORDS, WORD = 625, 1 << 32
-MAX_TEXT, MAX_ITEMS, MAX_DEPTH = 20000, 10000, 8
-MAX_NODES = 100000  # per value: the harness's 10 000, plus the "too large" leaves it may add
-_SCALARS = {"int": int, "bool": bool, "none": type(None), "float": str, "str": str, "module": str,
-            "other": str, "generator": str}
-_DTYPE = 16  # a numpy dtype's ``str`` (e.g. "<i8") is at most this long
-
-
-def parse_reports(stdout: bytes, token: str, tasks) -> tuple:
-    """``(reports, None)`` if ``stdout`` holds exactly one valid report line for ``tasks``, else
-    ``(None, why)``, or ``(None, None)`` when there is no report line at all."""
-    lines = [line for line in stdout.split(b"\n") if line.startswith(token.encode("ascii"))]
-    if not lines:
-        return None, None
-    if len(lines) > 1:
-        return None, "more than one report"
-
-    def check(data):
-        _keys(data, {"reports"})
-        if type(data["reports"]) is not list or len(data["reports"]) != len(tasks):
-            raise Malformed("wrong number of task reports")
-        for report, task in zip(data["reports"], tasks):
-            _check_report(report, task)
-    data, why = _loaded(lines[0][len(token):], check)
-    return (None, why) if why else (data["reports"], None)
-
-
-def _loaded(text, check) -> tuple:
-    """``(data, None)`` if ``text`` (UTF-8 bytes or str) is JSON that ``check`` accepts, else
-    ``(None, why)``, a fixed phrase."""
-    try:
-        data = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
-        check(data)
-    except Malformed as why:
-        return None, str(why)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None, "not valid JSON"
-    return data, None
-
-
-def _keys(value, keys):
-    if type(value) is not dict or set(value) != set(keys):
-        raise Malformed("unexpected fields")
-
-
-def _check_outcome(outcome, task):
-    """What the shared process of :func:`run_isolated` says of one task (see the harness)."""
-    if type(outcome) is dict and set(outcome) == {"line"}:
-        if type(outcome["line"]) is not str:
-            raise Malformed("ill-typed task outcome")
-        return
-    _keys(outcome, {"ended"})
-    how = outcome["ended"]
-    _keys(how, {"returncode", "timed_out", "output_full", "stderr"})
-    if not (type(how["returncode"]) in (int, type(None)) and type(how["timed_out"]) is bool
-            and type(how["output_full"]) is bool and _text(how["stderr"], 4000)):
-        raise Malformed("ill-typed task outcome")
-
-
-def _check_report(report, task):
-    _keys(report, {"error", "stdout", "names", "generator", *(["before"] if task.get("snapshot") else [])})
-    error = report["error"]
-    if error is not None:
-        _keys(error, {"cell", "type", "message", "line"})
-        if not (type(error["cell"]) is int and _text(error["type"], 100) and _text(error["message"], 2000)
-                and (error["line"] is None or type(error["line"]) is int)):
-            raise Malformed("ill-typed error")
-    if not _text(report["stdout"], MAX_TEXT):
-        raise Malformed("ill-typed output")
-    names = report["names"]
-    _keys(names, task.get("report", []))
-    for value in names.values():
-        if value is not None:
-            _check_value(value, [MAX_NODES])
-    _check_generator(report["generator"])
-    if task.get("snapshot"):
-        _keys(report["before"], {"names", "generator"})
-        if type(report["before"]["names"]) is not dict:
-            raise Malformed("ill-typed state")
-        for value in report["before"]["names"].values():
-            _check_value(value, [MAX_NODES])
-        _check_generator(report["before"]["generator"])
-
-
-def _text(value, limit) -> bool:
-    return type(value) is str and len(value) <= limit
-
-
-def _check_generator(state):
-    if not (type(state) is list and len(state) == GENERATOR_WORDS
-            and all(type(w) is int and 0 <= w < WORD for w in state[:-1])
-            and type(state[-1]) is int and 0 <= state[-1] <= GENERATOR_WORDS - 1):
-        raise Malformed("ill-typed generator state")
-
-
-def _check_value(value, budget, depth=0):
-    """A value description of :mod:`autograder.notebook.harness`: ``[kind, payload]``, bounded."""
-    budget[0] -= 1
-    if budget[0] < 0 or depth > MAX_DEPTH or type(value) is not list or len(value) != 2:
-        raise Malformed("ill-typed value")
-    kind, payload = value
-    if kind in _SCALARS:
-        if type(payload) is not _SCALARS[kind] or (type(payload) is str and len(payload) > MAX_TEXT):
-            raise Malformed("ill-typed value")
-    elif kind in ("list", "tuple") and type(payload) is list and len(payload) <= MAX_ITEMS:
-        for item in payload:
-            _check_value(item, budget, depth + 1)
-    elif kind == "ndarray" and type(payload) is list and len(payload) == 3 and _text(payload[0], _DTYPE) \
-            and type(payload[1]) is list and len(payload[1]) <= MAX_DEPTH \
-            and all(type(n) is int and n >= 0 for n in payload[1]) \
-            and type(payload[2]) is list and len(payload[2]) <= MAX_ITEMS:
-        for item in payload[2]:
-            _check_value(item, budget, depth + 1)
-    elif kind == "npscalar" and type(payload) is list and len(payload) == 2 and _text(payload[0], _DTYPE):
-        _check_value(payload[1], budget, depth + 1)
-    elif kind == "dict" and type(payload) is list and len(payload) <= MAX_ITEMS:
-        for pair in payload:
-            if type(pair) is not list or len(pair) != 2 or not _text(pair[0], MAX_TEXT):
-                raise Malformed("ill-typed value")
-            _check_value(pair[1], budget, depth + 1)
-    else:
-        raise Malformed("ill-typed value")
