@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from autograder import assignments
+from autograder.notebook import assignments
 from support import ASSIGNMENT, ROOT, env, hand_in
 
 DECLARATION = f"source/{ASSIGNMENT}/{ASSIGNMENT}.grading.json"

@@ -131,7 +131,7 @@ def test_each_student_fetches_exactly_their_own_safe_pages(flow):
 
 
 def test_fetched_points_are_the_graded_points(flow):
-    from autograder import assignments
+    from autograder.notebook import assignments
     from autograder.course.feedback import label
 
     titles = assignments.titles(flow["course"] / "source", ASSIGNMENT)

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from autograder import assignments
+from autograder.notebook import assignments
 from autograder.notebook import expected, steps
 from support import ASSIGNMENT, DECLARATION, EXPECTED, ROOT
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import assignments
+from autograder.notebook import assignments
 from autograder.notebook import expected
 from autograder.course import feedback
 from support import EXPECTED, QUIZ_KEY, ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit

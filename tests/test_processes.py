@@ -1,4 +1,4 @@
-"""autograder.processes.kill_tree: a dead process's whole tree killed, and never a stranger.
+"""autograder.notebook.processes.kill_tree: a dead process's whole tree killed, and never a stranger.
 
 Real processes: a root that forks children and grandchildren (one in a session of its own, two
 orphaned when their parent exits) and then exits itself. The pid-reuse case is shown by
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from autograder import processes
+from autograder.notebook import processes
 
 TREE = r'''
 import os, sys, time
@@ -181,3 +181,39 @@ def test_a_running_child_is_killed_and_its_status_read_without_reaping():
         assert processes.kill_tree(done) == 3
     finally:
         os.close(pidfd)
+
+
+def _sleeper() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def test_a_cgroup_s_listed_members_are_killed(tmp_path):
+    """``kill_members`` reads a cgroup.procs file (here a plain file, as the kernel lists one) and
+    kills each process listed."""
+    member = _sleeper()
+    procs = tmp_path / "cgroup.procs"
+    procs.write_text(f"{member.pid}\n", encoding="ascii")
+    try:
+        assert processes.kill_members(procs) == [member.pid]
+        assert member.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        member.kill()
+        member.wait()
+
+
+def test_a_number_no_longer_listed_when_its_pidfd_is_open_is_not_signalled(tmp_path, monkeypatch):
+    """The race: a member exits and its number goes to a stranger between the listing and the
+    signal. The file is read again after the pidfds are opened; a number it no longer lists (the
+    stranger is not in the cgroup) is never signalled, a number it still lists is."""
+    stranger, member = _sleeper(), _sleeper()
+    listings = iter([[stranger.pid, member.pid], [member.pid]])  # the stranger's number reused, then gone
+    monkeypatch.setattr(processes, "_members", lambda procs: next(listings))
+    try:
+        processes.kill_members(tmp_path / "cgroup.procs")
+        assert member.wait(timeout=10) == -signal.SIGKILL
+        time.sleep(0.2)
+        assert stranger.poll() is None, "a process no longer listed was killed"
+    finally:
+        for proc in (stranger, member):
+            proc.kill()
+            proc.wait()

@@ -23,7 +23,7 @@ import pytest
 
 from traitlets.config import Config
 
-from autograder import assignments
+from autograder.notebook import assignments
 from autograder.notebook import expected, quiz
 from autograder.course import submissions
 from autograder.notebook.expected import reference_solutions

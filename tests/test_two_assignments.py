@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import assignments
+from autograder.notebook import assignments
 from autograder.classrun.gradebook import cell_scores
 from autograder.course import demo, kit, lms
 from support import ASSIGNMENT, ROOT, env

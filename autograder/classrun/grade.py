@@ -34,7 +34,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .. import assignments
+from ..notebook import assignments
 from . import dask_security, executors, intake, report
 from . import status as statuses
 from .progress import Progress
@@ -443,7 +443,6 @@ def checked(source: Path, assignment: str) -> None:
     """Refuse (:class:`Fatal`) to grade ``assignment`` when a declaration of it is malformed,
     names a cell its notebook lacks, or its derived data is missing or stale: before anything
     is written."""
-    from .. import assignments
     from ..notebook import expected
     try:
         for graded in assignments.declared(source, assignment):

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from .. import processes
+from ..notebook import processes
 from .status import PROCESS_DIED, TIMED_OUT
 
 STARTUP_TIMEOUT = 120.0        # seconds a worker may take to import nbgrader and say it is ready

@@ -204,7 +204,7 @@ def status_text(entry: dict) -> str:
 
 def format_table(students: dict, columns: dict) -> str:
     """Per student: a column per heading of ``columns`` (``{grade_id: heading}``, in the order the
-    assignment declares them: :func:`autograder.assignments.columns`; a heading over several test
+    assignment declares them: :func:`autograder.notebook.assignments.columns`; a heading over several test
     cells shows their sum), a column per graded cell not declared, total, status. Unrecorded grades
     show '-'."""
     groups = {}

@@ -23,7 +23,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .. import assignments
+from ..notebook import assignments
 from ..notebook import expected, incidents, reexecution_seeds
 from . import receipt, report
 from .status import GRADING_ERROR, Status

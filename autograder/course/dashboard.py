@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from matplotlib.figure import Figure
 
-from .. import assignments
+from ..notebook import assignments
 from ..classrun.report import export_path
 from .feedback import NotGraded, label
 
@@ -97,7 +97,7 @@ def items(students: dict, titles: dict) -> list:
 
 def summary(data: dict, titles: dict) -> dict:
     """Everything the page shows, as data (the tests read the same report); ``titles``:
-    :func:`autograder.assignments.titles` of the report's assignment."""
+    :func:`autograder.notebook.assignments.titles` of the report's assignment."""
     students = data["students"]
     recorded = {s: e for s, e in students.items() if e["scores_recorded"]}
     stats = []

@@ -5,7 +5,7 @@ The demo is a course of its own, ``demo-course/`` (git-ignored): the course's co
 and again. It never reads or writes the live course (``submitted/``, ``autograded/``,
 ``feedback/``, ``exports/``, the gradebook, ``COURSE_DB_URL``'s database) at the repository root.
 
-Every assignment of ``source/`` (:func:`autograder.assignments.names`) is released; each one with
+Every assignment of ``source/`` (:func:`autograder.notebook.assignments.names`) is released; each one with
 an example class, ``examples/<assignment>/class.json`` (``{student: {grade_id: cell source}}``,
 data, not code), is handed in and graded, its table printed. Each assignment's grades CSV, report,
 log and dashboard go to ``demo-course/exports/<assignment>/``, its feedback pages to
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from . import dashboard, feedback
-from .. import assignments
+from ..notebook import assignments
 from ..classrun import database, grade
 from .submissions import hand_in
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from .. import assignments
+from ..notebook import assignments
 from ..classrun.database import from_environment, shown
 from ..classrun.report import failed_checks
 
@@ -88,7 +88,7 @@ def find_assignment(gb: Gradebook, assignment: str, url: str):
 
 
 def label(grade_id: str, titles: dict) -> str:
-    """The title the assignment declares for a test cell (``titles``: :func:`autograder.assignments.titles`),
+    """The title the assignment declares for a test cell (``titles``: :func:`autograder.notebook.assignments.titles`),
     otherwise its grade_id."""
     return titles.get(grade_id, grade_id)
 

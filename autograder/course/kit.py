@@ -28,7 +28,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from .. import assignments
+from ..notebook import assignments
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"

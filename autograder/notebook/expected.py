@@ -1,7 +1,7 @@
 """Expected values: derived from the reference solution, stored as data, checked by a test.
 
 ``python -m autograder expected [ASSIGNMENT ...]`` reads each graded notebook's declaration
-(``source/<assignment>/<notebook>.grading.json``, :mod:`autograder.assignments`) and its source
+(``source/<assignment>/<notebook>.grading.json``, :mod:`autograder.notebook.assignments`) and its source
 notebook, and writes the derived ``<notebook>.expected.json`` beside it: for a steps notebook the
 declaration, the reference cells and every step's outcome under the task seed (the reference
 solution run through the same re-execution path the grader uses); for a quiz its answer key
@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from .. import assignments
+from . import assignments
 from . import quiz, steps
 from .reexecute import Limits, run_tasks
 
@@ -68,7 +68,7 @@ def derive(graded: assignments.Graded, python: str = sys.executable) -> dict:
 
 
 def checked(graded: assignments.Graded) -> None:
-    """Refuse (:class:`autograder.assignments.DeclarationError`, naming the file and the field) a
+    """Refuse (:class:`autograder.notebook.assignments.DeclarationError`, naming the file and the field) a
     declaration that is malformed, names a cell its source notebook does not hold, or whose
     derived file is missing or was derived from another declaration."""
     try:

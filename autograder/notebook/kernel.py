@@ -39,7 +39,7 @@ from .sandbox import bwrap, cgroup, modes
 from .limits import GradingLimits
 from .output_limit import CapOutput
 from .cells import failed_check
-from .. import assignments
+from . import assignments
 
 # Environment variables the kernel may inherit from the grader (everything else is dropped:
 # the grader's environment can hold tokens and paths into the course).

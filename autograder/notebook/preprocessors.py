@@ -15,7 +15,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
 from traitlets import Int, List, Unicode
 
-from .. import assignments
+from . import assignments
 from . import expected, reexecution_seeds, steps
 from .cells import answer_sources, show_verdict
 from .reexecute import Limits, run_isolated

@@ -1,6 +1,6 @@
 """A multiple-choice quiz: answer reading, the verdict, the ``GradeQuiz`` preprocessor, the key.
 
-A quiz notebook declares its questions in ``<notebook>.grading.json`` (:mod:`autograder.assignments`):
+A quiz notebook declares its questions in ``<notebook>.grading.json`` (:mod:`autograder.notebook.assignments`):
 ``{"notebook", "questions": [{"id", "tests", "title"}, ...]}``.
 Each question has an answer cell (grade_id: the question's id; the student assigns a letter, as a
 string, to a variable of that name) and test cells. ``GradeQuiz`` reads the answer cells'
@@ -20,7 +20,7 @@ from pathlib import Path
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .. import assignments
+from . import assignments
 from .cells import answer_sources, show_verdict
 from .steps import Verdict
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .. import processes
+from . import processes
 from .harness import check_outcome, check_report, loaded, parse_reports
 from .limits import GradingLimits
 from .sandbox import bwrap, modes

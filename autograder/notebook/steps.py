@@ -1,7 +1,7 @@
 """The graded steps as data, and the generic judge.
 
 A steps notebook declares its steps in ``<notebook>.grading.json`` beside the source notebook
-(:mod:`autograder.assignments`; docs/assignments.md): per step its id, title and test cells,
+(:mod:`autograder.notebook.assignments`; docs/assignments.md): per step its id, title and test cells,
 the reference steps whose outcome it starts from (``before``), the modules it may use
 (``imports``), the names it is judged on (``reports``), a ``check`` (a kind from
 :data:`autograder.notebook.check_kinds.KINDS` with its parameters) and, optionally, a ``reseed``

@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 from typing import Optional
 
+from .. import processes
 from ..limits import GradingLimits
 from .modes import _warn_once_text
 
@@ -160,12 +161,7 @@ def _kill_and_remove(folder: Path) -> None:
         except OSError:
             pass
     for _ in range(500):  # a fork bomb is bounded by pids.max; each round kills all it sees
-        pids = [int(pid) for pid in _read(folder / "cgroup.procs").split()]
-        for pid in pids:
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
+        pids = processes.kill_members(folder / "cgroup.procs")
         try:
             folder.rmdir()
             return

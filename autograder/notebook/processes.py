@@ -24,6 +24,7 @@ import os
 import select
 import signal
 import subprocess
+from pathlib import Path
 import time
 from typing import Optional
 
@@ -162,3 +163,33 @@ def exit_status(proc: subprocess.Popen) -> Optional[int]:
     if info is None:
         return None
     return -info.si_status if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED) else info.si_status
+
+
+def kill_members(procs: Path) -> list:
+    """SIGKILL every process a cgroup's ``cgroup.procs`` file (``procs``) lists, without a pid-reuse
+    race: a pidfd is opened on each listed number first, then the file is read again, and only a
+    process still listed (so the one the pidfd holds, a member) is signalled. Returns the pids
+    listed at first."""
+    listed = _members(procs)
+    pidfds = {}
+    for pid in listed:
+        try:
+            pidfds[pid] = _open(pid)
+        except ProcessLookupError:
+            pass
+    try:
+        still = set(_members(procs))
+        for pid, pidfd in pidfds.items():
+            if pid in still:
+                _signal(pidfd, signal.SIGKILL)
+    finally:
+        for pidfd in pidfds.values():
+            os.close(pidfd)
+    return listed
+
+
+def _members(procs: Path) -> list:
+    try:
+        return [int(pid) for pid in Path(procs).read_text(encoding="ascii").split()]
+    except OSError:  # the cgroup is gone
+        return []
