@@ -28,13 +28,15 @@ import urllib.request
 import psutil
 import pytest
 from services import STARTUP_SECONDS, DaskCluster, dask_cluster, stop  # noqa: F401 - pytest fixture
+from corpus import reproducibility
 from support import ASSIGNMENT, ROOT, env, nbgrader, run_every_notebook, step_scores
 
 from autograder.course.demo import example_answers
 from autograder.course.submissions import hand_in, submit
 
-CLASS = {k: v for k, v in json.loads((ROOT / "examples" / "example_class.json").read_text()).items()
-         if not k.startswith("_")}
+pytestmark = [pytest.mark.dask, pytest.mark.bwrap]  # its workers grade with AUTOGRADER_SANDBOX=required
+
+CLASS = reproducibility.EXAMPLE_CLASS
 WAIT = 300  # seconds a test waits for a run to reach a point before it fails
 
 

@@ -11,24 +11,18 @@ import shutil
 import subprocess
 import sys
 
-from support import (ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, run_every_notebook,
+from corpus import reproducibility
+from support import (ASSIGNMENT, env, fill, nbgrader, release_notebook, run_every_notebook,
                      step_scores, submit)
+from support import hand_in_main as hand_in
 
-CLASS = json.loads((ROOT / "examples" / "example_class.json").read_text())
+CLASS = reproducibility.EXAMPLE_CLASS
 RIGHT = CLASS["ada"]
 
 
 def grade(course, *args):
     return subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--workers", "2", *args],
                           cwd=course, env=env(), capture_output=True, text=True, timeout=900)
-
-
-def hand_in(course, student, answers):
-    """Submit the main notebook filled with ``answers`` and any other release notebook as released."""
-    folder = submit(course, student, fill(release_notebook(course), answers)).parent
-    for other in release_notebook(course).parent.glob("*.ipynb"):
-        if other.name != release_notebook(course).name:
-            shutil.copy(other, folder / other.name)
 
 
 def make_class(course):

@@ -18,15 +18,11 @@ import nbformat
 import pytest
 
 from autograder.course import lms
+from corpus import reproducibility
 from support import ASSIGNMENT, env, fill, release_notebook
 
 LMS_ASSIGNMENT_ID = "67890"
-REFERENCE = {
-    "step1": "accuracy_scores = []",
-    "step2": "import random\nrandom.seed(42)",
-    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
-    "step4": "print(accuracy_scores)",
-}
+REFERENCE = reproducibility.REFERENCE
 ROSTER = [  # student_id, name, lms_id, sis_user_id, sis_login_id, section
     ["ada", "Lovelace, Ada", "101", "S101", "ada@uni.example", "Section A"],
     ["ben", "Bennett, Ben", "102", "S102", "ben@uni.example", "Section A"],
@@ -45,7 +41,7 @@ def canvas_download(course: Path, path: Path) -> None:
         "lovelaceada_101_5002_quiz-1.ipynb": notebook("quiz.ipynb", {}),  # uploaded twice: "-1"
         "lovelaceada_101_5003_notes.txt": "not a notebook",
         "bennettben_LATE_102_5004_reproducibility.ipynb": notebook(
-            "reproducibility.ipynb", {**REFERENCE, "step2": "import random\nrandom.seed(7)"}),
+            "reproducibility.ipynb", {**REFERENCE, "step2": reproducibility.STEP2_SEED_7}),
         "bennettben_LATE_102_5005_quiz.ipynb": notebook("quiz.ipynb", {}),
         "cleocleo_103_5006_reproducibility.ipynb": "{ this is not a notebook",
         "cleocleo_103_5007_quiz.ipynb": notebook("quiz.ipynb", {}),

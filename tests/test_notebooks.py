@@ -15,6 +15,7 @@ from nbformat.v4 import new_code_cell
 
 from autograder.course import kit
 from autograder.notebook import expected
+from corpus import reproducibility
 from support import ASSIGNMENT, ROOT, fill, nbgrader
 
 NOTEBOOKS = sorted(p for folder in ("source", "release", "notebooks") for p in (ROOT / folder).rglob("*.ipynb")
@@ -95,12 +96,7 @@ def test_validate_fails_every_step_on_the_blank_release(course_template):
 # ------------------------------------------------------------------ the visible checks
 
 RELEASE = ROOT / "release" / ASSIGNMENT
-REFERENCE = {
-    "step1": "accuracy_scores = []",
-    "step2": "import random\nrandom.seed(42)",
-    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
-    "step4": "print(accuracy_scores)",
-}
+REFERENCE = reproducibility.REFERENCE
 CHECK_LINE = re.compile(r"import checks; checks\.(step|question)\((\d+)\)")
 
 
@@ -187,7 +183,7 @@ def verdict(outputs: list) -> str:
 def test_a_failing_check_shows_only_its_message(kernel_env, tmp_path):
     """No traceback through checks.py: the error is one line, `CheckFailed: <message>`, so the
     message is what the notebook and the Validate dialog show first."""
-    with session(kernel_env, tmp_path, {**REFERENCE, "step2": "import random\nrandom.seed(7)"}) as s:
+    with session(kernel_env, tmp_path, {**REFERENCE, "step2": reproducibility.STEP2_SEED_7}) as s:
         s.run("step2")
         shown = verdict(s.run("test_step2"))
     assert shown == ("CheckFailed: random is seeded with 7, but this task uses 42. Any fixed seed makes a "
@@ -244,9 +240,9 @@ STATE = "import random as _r, hashlib as _h; print(_h.sha256(repr(_r.getstate())
 
 @pytest.mark.parametrize("answers", [
     REFERENCE,
-    {**REFERENCE, "step2": "import random\nrandom.seed(7)"},
-    {**REFERENCE, "step2": "import random"},
-    {**REFERENCE, "step3": "for i in range(6):\n    accuracy_scores.append(random.randint(80, 100))"},
+    {**REFERENCE, "step2": reproducibility.STEP2_SEED_7},
+    {**REFERENCE, "step2": reproducibility.STEP2_NO_SEED},
+    {**REFERENCE, "step3": reproducibility.STEP3_RANGE_6},
     {**REFERENCE, "step4": "print(accuracy_scores)\nrandom.random()"},
     {**REFERENCE, "step4": "random.shuffle(accuracy_scores)\nprint(accuracy_scores)"},
     {**REFERENCE, "step4": "print(accuracy_scores, random.random())\nraise ValueError('late')"},

@@ -17,10 +17,10 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.course.submissions import hand_in
-from autograder.notebook import expected
+from corpus import reproducibility
 from support import ASSIGNMENT, env, nbgrader
 
-REFERENCE = expected.load()["reference"]
+REFERENCE = reproducibility.REFERENCE
 ROSTER = "student_id,name,lms_id,sis_user_id,sis_login_id,section\n" + "".join(
     f"{s},{s.title()},{n},,,A\n" for n, s in enumerate(("honest", "broken", "partial"), start=1))
 # student -> (CSV status, points recorded)

@@ -12,18 +12,21 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from nbgrader.api import Gradebook
 from services import postgres  # noqa: F401 - pytest fixture
 from sqlalchemy import create_engine, text
-from support import ASSIGNMENT, ROOT, env, nbgrader
+from corpus import reproducibility
+from support import ASSIGNMENT, env, nbgrader
 
 from autograder.classrun import database
 from autograder.course.demo import example_answers
 from autograder.course.submissions import hand_in, submit
 
+pytestmark = pytest.mark.postgres
+
 COURSE_ID = "reproducible-ml"
-CLASS = {k: v for k, v in json.loads((ROOT / "examples" / "example_class.json").read_text()).items()
-         if not k.startswith("_")}
+CLASS = reproducibility.EXAMPLE_CLASS
 
 
 def make_class(course):

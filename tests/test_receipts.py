@@ -18,15 +18,16 @@ import pytest
 
 from nbgrader.api import Gradebook
 
-from autograder.notebook import expected, reexecution_seeds
+from autograder.notebook import reexecution_seeds
 from autograder.classrun import receipt
 from autograder.course.submissions import hand_in
+from corpus import reproducibility
 from support import ASSIGNMENT, ROOT, env, nbgrader, release_notebook
 
-REFERENCE = expected.load()["reference"]
+REFERENCE = reproducibility.REFERENCE
 STUDENTS = {
     "ada": REFERENCE,
-    "ben": dict(REFERENCE, step2="import random"),
+    "ben": dict(REFERENCE, step2=reproducibility.STEP2_NO_SEED),
     "cy": dict(REFERENCE, step3="accuracy_scores = [100, 83, 80, 88, 87]"),
     "dee": dict(REFERENCE, step4="import os, sys\nprint(os.getcwd(), sys.argv, dict(os.environ), "
                                  "open('/proc/1/cmdline', 'rb').read(), random.getstate()[1][:4])"),
