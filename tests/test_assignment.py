@@ -13,6 +13,8 @@ from autograder.notebook import expected
 from corpus import reproducibility
 from support import ASSIGNMENT, fill, nbgrader, release_notebook, run_every_notebook, step_scores, submit
 
+pytestmark = pytest.mark.slow  # every test reads one graded class (about 2 minutes)
+
 REFERENCE = reproducibility.REFERENCE
 SCORES_42 = [v for _, v in expected.load()["outcomes"]["step3"]["names"]["accuracy_scores"][1]]  # derived, test_expected.py
 STEP_TESTS = ["test_step1", "test_step2", "test_step3", "test_step4"]

@@ -26,6 +26,8 @@ from autograder.course.submissions import fill, hand_in
 from corpus import reproducibility
 from support import ASSIGNMENT, BIN, env
 
+pytestmark = pytest.mark.slow  # a whole exchange round trip
+
 COURSE_ID = "reproducible-ml"
 REFERENCE = reproducibility.REFERENCE
 STUDENTS = {  # user name -> the answers they type into the fetched notebook

@@ -22,6 +22,8 @@ from autograder.course import feedback
 from corpus import reproducibility
 from support import ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
 
+pytestmark = pytest.mark.slow
+
 REFERENCE = reproducibility.REFERENCE
 DATA = expected.load()
 

@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from corpus import reproducibility
 from support import (ASSIGNMENT, env, fill, nbgrader, release_notebook, run_every_notebook,
                      step_scores, submit)
@@ -34,6 +36,7 @@ def make_class(course):
     renamed.rename(renamed.with_name("reproducibility (1).ipynb"))
 
 
+@pytest.mark.slow
 def test_parallel_grading_matches_sequential_and_reports_failures(course, tmp_path):
     run_every_notebook(course)  # for the "kernel died" status
     make_class(course)

@@ -83,6 +83,7 @@ def exported(course_template, tmp_path_factory):
     return {"course": course, "collected": collected, "export": export, "rows": rows, "report": report}
 
 
+@pytest.mark.slow
 def test_zip_collect_files_the_download_under_roster_ids(exported):
     submitted = exported["course"] / "submitted"
     assert sorted(p.name for p in submitted.iterdir()) == ["ada", "ben", "cleo"]
@@ -96,6 +97,7 @@ def test_zip_collect_files_the_download_under_roster_ids(exported):
     assert "my_own_copy.ipynb" in log  # strict: only released notebook names
 
 
+@pytest.mark.slow
 def test_csv_header_and_points_possible_row(exported):
     rows = exported["rows"]
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
@@ -106,10 +108,12 @@ def test_csv_header_and_points_possible_row(exported):
     assert all(len(row) == 6 for row in rows)
 
 
+@pytest.mark.slow
 def test_one_row_per_roster_student_in_roster_order(exported):
     assert [row[:5] for row in exported["rows"][2:]] == [r[1:] for r in ROSTER]
 
 
+@pytest.mark.slow
 def test_scores_are_the_grading_reports_and_failures_are_empty(exported):
     students = exported["report"]["students"]
     assert students["ada"]["status"] == students["ben"]["status"] == "graded"

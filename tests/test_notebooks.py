@@ -81,11 +81,13 @@ def test_the_kit_scan_catches_a_secret_pasted_into_checks_py():
         assert any(finding in f for f in found), found
 
 
+@pytest.mark.slow
 def test_validate_passes_on_the_source_notebook(course_template):
     run = nbgrader(course_template, "validate", str(course_template / "source" / ASSIGNMENT / "reproducibility.ipynb"))
     assert "Success! Your notebook passes all the tests." in run.stdout
 
 
+@pytest.mark.slow
 def test_validate_fails_every_step_on_the_blank_release(course_template):
     blank = str(course_template / "release" / ASSIGNMENT / "reproducibility.ipynb")
     assert "VALIDATION FAILED ON 4 CELL(S)" in nbgrader(course_template, "validate", blank).stdout
@@ -280,6 +282,7 @@ def test_quiz_checks_leave_random_unchanged_and_name_the_letters(kernel_env, tmp
     assert shown[5].startswith("CheckFailed: Question 5 is not answered yet")
 
 
+@pytest.mark.slow
 def test_validate_shows_the_message_right_under_the_one_line_check(course_template, tmp_path):
     """nbgrader validate (what the Validate button runs) on a wrong step 4: the failing cell is one
     line and the error under it is the teaching message."""
@@ -310,6 +313,7 @@ def test_a_lesson_says_validate_has_nothing_to_check_in_it(path):
     assert '"Success! Your notebook passes all the tests." even if a cell fails' in text, text
 
 
+@pytest.mark.slow
 def test_validate_on_a_lesson_finds_no_test(course_template, tmp_path):
     """What the lessons' note says: nbgrader's Validate reports success on a lesson, even with a
     cell that fails, because a notebook without grade cells has nothing it checks."""

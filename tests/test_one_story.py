@@ -20,6 +20,8 @@ from autograder.course.submissions import hand_in
 from corpus import reproducibility
 from support import ASSIGNMENT, env, nbgrader
 
+pytestmark = pytest.mark.slow
+
 REFERENCE = reproducibility.REFERENCE
 ROSTER = "student_id,name,lms_id,sis_user_id,sis_login_id,section\n" + "".join(
     f"{s},{s.title()},{n},,,A\n" for n, s in enumerate(("honest", "broken", "partial"), start=1))

@@ -11,9 +11,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from corpus import reproducibility
 from support import ASSIGNMENT, env, step_scores
 from support import hand_in_main as hand_in
+
+pytestmark = pytest.mark.slow
 
 CLASS = reproducibility.EXAMPLE_CLASS
 
