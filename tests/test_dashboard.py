@@ -18,8 +18,8 @@ import pytest
 
 from autograder.course import dashboard
 from autograder.course.submissions import hand_in
-from corpus import reproducibility
 from browser_support import CHROMIUM, CHROMIUM_ARGS
+from corpus import reproducibility
 from support import ASSIGNMENT, ROOT, env, submit
 
 ARTIFACTS = ROOT / "artifacts" / "browser"
