@@ -68,3 +68,30 @@ def step_scores(course: Path) -> dict:
     """{student: {grade_id: score}} from the course's gradebook."""
     table = cell_scores(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT)
     return {student: {name: score for name, (score, _) in cells.items()} for student, cells in table.items()}
+
+
+def execute_cells(cells, folder: Path, **config):
+    """A notebook of ``cells`` run by the grader's sandboxed kernel (``SandboxedExecute(**config)``,
+    15 s per cell unless ``timeout`` says otherwise) in ``folder``; its submission budget closed."""
+    import nbformat
+    from nbformat.v4 import new_code_cell
+
+    from autograder.notebook.kernel import SandboxedExecute
+    from autograder.notebook.sandbox import cgroup
+
+    nb = nbformat.v4.new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    preprocessor = SandboxedExecute(timeout=config.pop("timeout", 15), **config)
+    try:
+        nb, _ = preprocessor.preprocess(nb, {"metadata": {"path": str(folder)}})
+    finally:
+        cgroup.auto_budget_close()
+    return nb
+
+
+def hand_in_main(course: Path, student: str, answers: dict) -> None:
+    """Submit the main notebook filled with ``answers`` and any other release notebook as released."""
+    folder = submit(course, student, fill(release_notebook(course), answers)).parent
+    for other in release_notebook(course).parent.glob("*.ipynb"):
+        if other.name != release_notebook(course).name:
+            shutil.copy(other, folder / other.name)

@@ -10,14 +10,12 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from autograder.notebook import expected
+from corpus import reproducibility
 from support import EXPECTED, ASSIGNMENT, fill, nbgrader, release_notebook, run_every_notebook, step_scores, submit
 
-REFERENCE = {
-    "step1": "accuracy_scores = []",
-    "step2": "import random\nrandom.seed(42)",
-    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
-    "step4": "print(accuracy_scores)",
-}
+pytestmark = pytest.mark.slow  # every test reads one graded class (about 2 minutes)
+
+REFERENCE = reproducibility.REFERENCE
 SCORES_42 = [v for _, v in expected.load(EXPECTED)["outcomes"]["step3"]["names"]["accuracy_scores"][1]]  # derived, test_expected.py
 STEP_TESTS = ["test_step1", "test_step2", "test_step3", "test_step4"]
 
@@ -48,19 +46,19 @@ def without_cell(nb, grade_id):
 CASES = {
     "reference": (lambda rel: fill(rel, REFERENCE), {1, 2, 3, 4}),
     "unmodified": (lambda rel: fill(rel, {}), set()),
-    "no_seed": (lambda rel: fill(rel, answers(step2="import random")), {1, 3, 4}),
-    "seed_7": (lambda rel: fill(rel, answers(step2="import random\nrandom.seed(7)")), {1, 3, 4}),
+    "no_seed": (lambda rel: fill(rel, answers(step2=reproducibility.STEP2_NO_SEED)), {1, 3, 4}),
+    "seed_7": (lambda rel: fill(rel, answers(step2=reproducibility.STEP2_SEED_7)), {1, 3, 4}),
     "hard_coded": (lambda rel: fill(rel, answers(
         step3=f"accuracy_scores = {SCORES_42}", step4=f"print('{SCORES_42}')")), {1, 2}),
     "range_6": (lambda rel: fill(rel, answers(
-        step3="for i in range(6):\n    accuracy_scores.append(random.randint(80, 100))")), {1, 2, 4}),
+        step3=reproducibility.STEP3_RANGE_6)), {1, 2, 4}),
     "randint_0_100": (lambda rel: fill(rel, answers(
         step3="for i in range(5):\n    accuracy_scores.append(random.randint(0, 100))")), {1, 2, 4}),
     "comprehension": (lambda rel: fill(rel, answers(
         step3="accuracy_scores = [random.randint(80, 100) for _ in range(5)]")), {1, 2, 3, 4}),
     "patched_randint": (lambda rel: fill(rel, answers(step3=(
         f"_numbers = iter({SCORES_42})\nrandom.randint = lambda low, high: next(_numbers)\n"
-        "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))"))), {1, 2, 4}),
+        + REFERENCE["step3"]))), {1, 2, 4}),
     "lying_list": (lambda rel: fill(rel, answers(step3=(
         "class AlwaysEqual(list):\n    def __eq__(self, other):\n        return True\n"
         "accuracy_scores = AlwaysEqual([1, 2, 3, 4, 5])"))), {1, 2, 4}),
@@ -74,7 +72,7 @@ CASES = {
     "deleted_test": (lambda rel: without_cell(fill(rel, answers(step3=f"accuracy_scores = {SCORES_42}")),
                                               "test_step3"), {1, 2, 4}),
     # hands in its own checks.py (FORGED_CHECKS), whose every visible check "passes"
-    "forged_checks": (lambda rel: fill(rel, answers(step2="import random")), {1, 3, 4}),
+    "forged_checks": (lambda rel: fill(rel, answers(step2=reproducibility.STEP2_NO_SEED)), {1, 3, 4}),
 }
 FORGED_CHECKS = "def step(n):\n    print(f'Step {n} looks right')\n"
 

@@ -29,17 +29,15 @@ import nbformat
 import pytest
 
 from autograder.course import kit, lock
+from corpus import reproducibility
 from browser_support import CHROMIUM, CHROMIUM_ARGS, REPO, StudentLab
+
+pytestmark = pytest.mark.browser
 
 ASSIGNMENT = "reproducibility"
 RELEASE_NB = REPO / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 ARTIFACTS = REPO / "artifacts" / "browser"
-ANSWERS = {
-    "step1": "accuracy_scores = []",
-    "step2": "import random\nrandom.seed(42)",
-    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
-    "step4": "print(accuracy_scores)",
-}
+ANSWERS = reproducibility.REFERENCE
 EXPECTED_SCORES = "[100, 83, 80, 88, 87]"
 PANEL = ".jp-NotebookPanel:visible"
 

@@ -30,31 +30,16 @@ from autograder.notebook.limits import GradingLimits
 from autograder.notebook import kernel
 from autograder.notebook.sandbox import bwrap, cgroup, modes
 from autograder.notebook.kernel import SandboxedExecute
+from corpus import reproducibility
+from corpus.attacks import (ATTACKS, CELL_LIMIT, COMM_FLOOD, DISPLAY_FLOOD, MARK_BYTES, MEMFD_ATTACK,
+                            SLEEPING_CELLS, STEP1_EARNED, USERNS_ATTACK)
 from support import ASSIGNMENT, env, fill, release_notebook, run_every_notebook, step_scores, submit
+from support import execute_cells as _execute
 
-pytestmark = pytest.mark.skipif(not modes.detect().sandboxed, reason="no sandbox on this machine")
+pytestmark = [pytest.mark.root, pytest.mark.bwrap,
+              pytest.mark.skipif(not modes.detect().sandboxed, reason="no sandbox on this machine")]
 
-MARK = "b'FORGED-' + b'LOG-LINE'"  # built at run time, so no notebook holds the bytes
-MARK_BYTES = b"FORGED-LOG-LINE"
-REFERENCE = {
-    "step1": "accuracy_scores = []",
-    "step2": "import random\nrandom.seed(42)",
-    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
-    "step4": "print(accuracy_scores)",
-}
-MEMFD_ATTACK = (  # at most 3 GiB, in 64 MiB memfds (each within the 64 MiB file-size limit)
-    "import os\nheld, chunk = [], b'x' * (64 << 20)\n"
-    "for i in range(48):\n    fd = os.memfd_create('m%d' % i)\n    os.write(fd, chunk)\n    held.append(fd)\n"
-    "total = sum(os.fstat(fd).st_size for fd in held) >> 20\n"  # a write past RLIMIT_FSIZE is short
-    "print('held', total, 'MiB')\nassert total == 3072, 'the attack held only %d MiB' % total\n")
-USERNS_ATTACK = (  # a user namespace of one's own would allow a tmpfs of any size
-    "import subprocess\n"
-    "run = subprocess.run(['unshare', '-Urm', 'sh', '-c', 'mount -t tmpfs -o size=64g none /tmp && "
-    "head -c 1073741824 /dev/zero > /tmp/fill; echo mounted'], capture_output=True, text=True, timeout=60)\n"
-    "print(run.returncode, run.stdout, run.stderr)\n"
-    "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-    "if libc.unshare(0x10000000) == 0:\n    print('NEW USERNS')\n"
-    "else:\n    print('unshare(CLONE_NEWUSER):', os.strerror(ctypes.get_errno()))\n")
+REFERENCE = reproducibility.REFERENCE
 
 
 def run(argv, **kw):
@@ -260,22 +245,12 @@ def test_the_kernel_connection_folder_is_a_small_tmpfs_of_the_sandbox(tmp_path):
     assert leftovers(os.getpid()) == set()
 
 
-def _execute(cells, folder: Path, **config):
-    nb = nbformat.v4.new_notebook(cells=[new_code_cell(c) for c in cells])
-    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    preprocessor = SandboxedExecute(timeout=config.pop("timeout", 15), **config)
-    try:
-        nb, _ = preprocessor.preprocess(nb, {"metadata": {"path": str(folder)}})
-    finally:
-        cgroup.auto_budget_close()
-    return nb
-
-
 def test_a_kernel_that_writes_into_every_descriptor_cannot_hang_the_grader(tmp_path):
     """Garbage written into the kernel's own ZeroMQ sockets breaks its channel; the grader's
     interrupt and shutdown requests give up instead of blocking forever, the kernel is killed.
     Run in a child process with a time limit, so that a regression fails instead of hanging."""
-    script = ("import json, sys\nsys.path.insert(0, %r)\nfrom test_budget import _execute, ATTACKS\n"
+    script = ("import json, sys\nsys.path.insert(0, %r)\nfrom support import execute_cells as _execute\n"
+              "from corpus.attacks import ATTACKS\n"
               "from pathlib import Path\n"
               "nb = _execute([ATTACKS['log_forger'], 'print(1)'], Path(%r))\n"
               "print(json.dumps([[o.get('ename') for o in c.outputs] for c in nb.cells]))\n"
@@ -332,13 +307,6 @@ def test_after_the_kernel_died_later_graded_cells_fail(tmp_path):
 
 # ---------------------------------------------------------------- floods
 
-COMM_FLOOD = ("import comm\nc = comm.create_comm(target_name='jupyter.widget', data={'state': {'a': 1}})\n"
-              "for i in range(5000):\n    c.send({'method': 'update', 'state': {'a': 'z' * 20000}})\n")
-DISPLAY_FLOOD = ("from IPython.display import display\nh = display('x', display_id=True)\n"
-                 "for i in range(3000):\n    display('y' * 100, display_id=h.display_id)\n"
-                 "for i in range(2000):\n    h.update('z' * 20000)\n")
-
-
 @pytest.mark.parametrize("flood", [COMM_FLOOD, DISPLAY_FLOOD], ids=["comm", "update_display_data"])
 def test_a_flood_of_messages_is_capped(tmp_path, flood):
     """100 MB (comm) / 40 MB times 3 000 outputs (display updates): the notebook keeps at
@@ -356,32 +324,8 @@ def test_a_flood_of_messages_is_capped(tmp_path, flood):
 
 # ---------------------------------------------------------------- the real nbgrader autograde
 
-ATTACKS = {
-    "memfd_3gib": MEMFD_ATTACK,
-    "userns_tmpfs": USERNS_ATTACK + "raise RuntimeError('the attack did not work')\n",
-    "comm_flood": COMM_FLOOD,
-    "display_flood": DISPLAY_FLOOD,
-    "fills_connection_folder": (
-        "from ipykernel.connect import get_connection_file\nimport json, os\n"
-        "folder = os.path.dirname(json.load(open(get_connection_file()))['ip'])\n"
-        "try:\n    for i in range(4096):\n        with open(os.path.join(folder, 'fill%d' % i), 'wb') as f:\n"
-        "            f.write(b'x' * (1 << 20))\nexcept OSError as exc:\n    print('connection folder:', exc)\n"
-        "raise RuntimeError('filled the connection folder')\n"),
-    "log_forger": (
-        "import glob, os\nfor fd in range(1025):\n    try:\n        os.write(fd, %s)\n        os.ftruncate(fd, 0)\n"
-        "    except OSError:\n        pass\n"
-        "for path in glob.glob('/proc/self/fd/*') + glob.glob('/proc/1/fd/*'):\n    try:\n"
-        "        with open(path, 'wb') as f:\n            f.write(%s)\n    except OSError:\n        pass\n"
-        "raise RuntimeError('forged nothing')\n" % (MARK, MARK)),
-}
-SLEEPING_CELLS, CELL_LIMIT, NOTEBOOK_BUDGET = 20, 15, 45
-
-
-def sleeper(release):
-    """The reference solution after SLEEPING_CELLS cells that each sleep past the cell limit."""
-    nb = fill(release, REFERENCE)
-    nb.cells[1:1] = [new_code_cell("import time\ntime.sleep(%d)" % (CELL_LIMIT + 5)) for _ in range(SLEEPING_CELLS)]
-    return nb
+NOTEBOOK_BUDGET = 45
+sleeper = reproducibility.sleeper
 
 
 @pytest.fixture(scope="module")
@@ -393,7 +337,7 @@ def graded(course_template, small_disk):
     release = release_notebook(course)
     submit(course, "honest_full", fill(release, REFERENCE))
     for student, attack in ATTACKS.items():
-        submit(course, student, fill(release, {**REFERENCE, "step1": "accuracy_scores = []\n" + attack}))
+        submit(course, student, fill(release, reproducibility.attacked(attack)))
     submit(course, "sleeps_20_cells", sleeper(release))
     log = small_disk / "grade.log"
     used_before = shutil.disk_usage(small_disk).used
@@ -439,11 +383,6 @@ def test_autograde_finished_and_honest_grades_are_exact(graded):
     scores = step_scores(graded["course"])["honest_full"]
     assert {k: v for k, v in scores.items() if k.startswith("test_step")} == \
         {"test_step1": 1, "test_step2": 2, "test_step3": 3, "test_step4": 2}
-
-
-# The re-execution (the step's grade) has no frontend: comm messages go nowhere there, so a comm
-# flood in step 1 costs nothing but its capped kernel output; every other attack fails step 1.
-STEP1_EARNED = {"comm_flood"}
 
 
 @pytest.mark.parametrize("student", ATTACKS)

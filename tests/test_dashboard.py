@@ -18,22 +18,18 @@ import pytest
 
 from autograder.course import dashboard
 from browser_support import CHROMIUM, CHROMIUM_ARGS
+from corpus import reproducibility
 from support import ASSIGNMENT, ROOT, env, hand_in, submit
 
 ARTIFACTS = ROOT / "artifacts" / "browser"
-REFERENCE = {
-    "step1": "accuracy_scores = []",
-    "step2": "import random\nrandom.seed(42)",
-    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
-    "step4": "print(accuracy_scores)",
-}
+REFERENCE = reproducibility.REFERENCE
 HOSTILE = "<img src=x onerror=alert(1)>"  # printed by a student: the page must show it as text
 CLASS = {  # the same mistake (a wrong seed) three times, with two different seeds in its message
     "ada": REFERENCE,
-    "ben_seed7": {**REFERENCE, "step2": "import random\nrandom.seed(7)"},
+    "ben_seed7": {**REFERENCE, "step2": reproducibility.STEP2_SEED_7},
     "cleo_seed13": {**REFERENCE, "step2": "import random\nrandom.seed(13)"},
-    "dev_range6": {**REFERENCE, "step3": "for i in range(6):\n    accuracy_scores.append(random.randint(80, 100))"},
-    "fay_seed7": {**REFERENCE, "step2": "import random\nrandom.seed(7)"},
+    "dev_range6": {**REFERENCE, "step3": reproducibility.STEP3_RANGE_6},
+    "fay_seed7": {**REFERENCE, "step2": reproducibility.STEP2_SEED_7},
     "gus_html": {**REFERENCE, "step4": f"print({HOSTILE!r})"},
     "hal_text": {**REFERENCE, "step4": "print('scores:', accuracy_scores)"},
 }
@@ -110,12 +106,14 @@ def shown(graded):
     return result
 
 
+@pytest.mark.browser
 def test_page_loads_nothing_from_anywhere_else(shown):
     assert shown["left"] == [] and shown["errors"] == []
     assert shown["loads"] == 0
     assert all(url.startswith("file:") for url in shown["requests"])
 
 
+@pytest.mark.browser
 def test_counts_and_score_distribution_match_the_report(graded, shown):
     report = graded["report"]
     assert shown["counts"] == {"students": str(len(report["students"])),
@@ -128,6 +126,7 @@ def test_counts_and_score_distribution_match_the_report(graded, shown):
     assert width > 300 and height > 100 and paths > 10  # the histogram is drawn, in the page itself
 
 
+@pytest.mark.browser
 def test_pass_rate_per_step_and_question(graded, shown):
     recorded = [e for e in graded["report"]["students"].values() if e["scores_recorded"]]
     items = {row[0]: row[2] for row in shown["rates"]}
@@ -142,6 +141,7 @@ def mistake_rows(shown, item):
     return [(row[2], int(row[3]), row[4].splitlines()) for row in shown["mistakes"] if row[0] == item]
 
 
+@pytest.mark.browser
 def test_common_mistakes_show_the_real_values(shown):
     """A mistake made with different values is one row, its values shown with who had them: no N."""
     (text, students, seen), = mistake_rows(shown, "test_step2")
@@ -162,6 +162,7 @@ def test_common_mistakes_show_the_real_values(shown):
     assert png.startswith(b"\x89PNG") and int.from_bytes(png[16:20], "big") > 400  # the table, this run
 
 
+@pytest.mark.browser
 def test_every_failed_check_is_in_one_mistake(graded, shown):
     students = graded["report"]["students"]
     for name in {row[0] for row in shown["rates"]}:
@@ -170,6 +171,7 @@ def test_every_failed_check_is_in_one_mistake(graded, shown):
         assert sum(count for _, count, _ in mistake_rows(shown, name)) == len(failing), name
 
 
+@pytest.mark.browser
 def test_failed_submissions_with_reasons(graded, shown):
     failed = {s: e for s, e in graded["report"]["students"].items() if e["status"] not in ("graded", "skipped")}
     assert sorted(failed) == [BROKEN]
@@ -177,6 +179,7 @@ def test_failed_submissions_with_reasons(graded, shown):
         (s, s, e["status"], e["reason"], e["detail"]) for s, e in sorted(failed.items())]
 
 
+@pytest.mark.browser
 def test_student_table_links_to_feedback(graded, shown):
     rows = {row[0]: row for row in shown["students"]}
     assert sorted(rows) == sorted(graded["report"]["students"])

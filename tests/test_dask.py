@@ -28,11 +28,13 @@ import urllib.request
 import psutil
 import pytest
 from services import STARTUP_SECONDS, DaskCluster, dask_cluster, stop  # noqa: F401 - pytest fixture
+from corpus import reproducibility
 from support import ASSIGNMENT, ROOT, env, hand_in, nbgrader, run_every_notebook, step_scores, submit
 
-from autograder.course.demo import example_class
 
-CLASS = example_class(ROOT, ASSIGNMENT)
+pytestmark = [pytest.mark.dask, pytest.mark.bwrap]  # its workers grade with AUTOGRADER_SANDBOX=required
+
+CLASS = reproducibility.EXAMPLE_CLASS
 WAIT = 300  # seconds a test waits for a run to reach a point before it fails
 
 

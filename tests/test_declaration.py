@@ -72,6 +72,7 @@ def _draws(seed):
     return [rng.randint(0, 10) for _ in range(3)]
 
 
+@pytest.mark.slow
 def test_a_fifth_step_is_graded_from_the_declaration_alone(five_steps):
     course, table = five_steps
     assert not list((course / "release" / ASSIGNMENT).glob("*.grading.json"))

@@ -59,6 +59,7 @@ def run(tmp_path_factory):
             "shown": shown.getvalue()}
 
 
+@pytest.mark.slow
 def test_demo_grades_the_example_class(run):
     assert run["status"] == 0
     course = run["course"]
@@ -74,6 +75,7 @@ def test_demo_grades_the_example_class(run):
     assert others and all(row["status"] == "no submission" and row["assignment"] == ASSIGNMENT for row in others)
 
 
+@pytest.mark.slow
 def test_demo_prints_the_grades_table(run):
     table = run["shown"].split(f"{ASSIGNMENT}: Autograding", 1)[1]
     header = next(line for line in table.splitlines() if line.startswith("student"))
@@ -83,10 +85,12 @@ def test_demo_prints_the_grades_table(run):
     assert "dashboard: " + str(run["course"] / "exports" / ASSIGNMENT / "dashboard.html") in table
 
 
+@pytest.mark.slow
 def test_live_course_is_byte_identical(run):
     assert snapshot(run["root"]) == run["before"]
 
 
+@pytest.mark.slow
 def test_demo_writes_feedback_and_dashboard(run):
     course = run["course"]
     for student in STORIES:

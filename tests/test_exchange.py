@@ -22,18 +22,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from corpus import reproducibility
 from support import ASSIGNMENT, BIN, env, fill, hand_in
 
+pytestmark = pytest.mark.slow  # a whole exchange round trip
+
 COURSE_ID = "reproducible-ml"
-REFERENCE = {
-    "step1": "accuracy_scores = []",
-    "step2": "import random\nrandom.seed(42)",
-    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
-    "step4": "print(accuracy_scores)",
-}
+REFERENCE = reproducibility.REFERENCE
 STUDENTS = {  # user name -> the answers they type into the fetched notebook
     "ada": REFERENCE,
-    "ben": {**REFERENCE, "step2": "import random\nrandom.seed(7)"},
+    "ben": {**REFERENCE, "step2": reproducibility.STEP2_SEED_7},
     "cleo": {},
 }
 BY_HAND = "dev_by_hand"
@@ -159,6 +157,7 @@ def test_release_feedback_works_for_a_submission_not_made_through_the_exchange(f
     assert all(re.fullmatch(r"[0-9a-f]{32}\.html", n) for n in outbound), outbound
 
 
+@pytest.mark.browser
 def test_student_fetches_and_submits_in_the_assignment_list(course_template, tmp_path):
     """The Assignment List in the students' JupyterLab (Chromium, Playwright): the released
     assignment is listed, Fetch puts it in the student's folder, Submit hands it in, and the

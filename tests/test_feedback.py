@@ -20,16 +20,14 @@ import pytest
 from autograder.notebook import assignments
 from autograder.notebook import expected
 from autograder.course import feedback
+from corpus import reproducibility
 from support import EXPECTED, QUIZ_KEY, ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, step_scores, submit
+
+pytestmark = pytest.mark.slow
 
 TITLES = assignments.titles(ROOT / "source", ASSIGNMENT)  # what the pages call each item
 
-REFERENCE = {
-    "step1": "accuracy_scores = []",
-    "step2": "import random\nrandom.seed(42)",
-    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
-    "step4": "print(accuracy_scores)",
-}
+REFERENCE = reproducibility.REFERENCE
 DATA = expected.load(EXPECTED)
 
 
@@ -66,10 +64,10 @@ else:
 
 STUDENTS = {  # student -> (step answers, quiz answers or None)
     "full_marks": (REFERENCE, RIGHT),
-    "x_mistakes": ({**REFERENCE, "step2": "import random\nrandom.seed(7)",
-                    "step3": "for i in range(6):\n    accuracy_scores.append(random.randint(80, 100))",
+    "x_mistakes": ({**REFERENCE, "step2": reproducibility.STEP2_SEED_7,
+                    "step3": reproducibility.STEP3_RANGE_6,
                     "step4": "print('my scores')"}, WRONG),
-    "x_hard_coded": ({**REFERENCE, "step2": "import random",
+    "x_hard_coded": ({**REFERENCE, "step2": reproducibility.STEP2_NO_SEED,
                       "step3": f"accuracy_scores = {SCORES_42}",
                       "step4": f"print('{SCORES_42}')"}, BLANK_AND_WRONG),
     "x_blank": ({}, {}),

@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from autograder.notebook import expected
 from support import EXPECTED, ASSIGNMENT, env, hand_in
 
@@ -12,6 +14,7 @@ def grade(course, *args, **extra_env):
                           env=env(**extra_env), capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_unsandboxed_grading_says_so_on_screen_in_the_log_and_in_the_report(course):
     hand_in(course, "ada", expected.load(EXPECTED)["reference"])
     run = grade(course, ASSIGNMENT, AUTOGRADER_SANDBOX="off")
@@ -23,6 +26,8 @@ def test_unsandboxed_grading_says_so_on_screen_in_the_log_and_in_the_report(cour
     assert "ada: graded UNSANDBOXED" in (course / "exports" / ASSIGNMENT / "grade.log").read_text(encoding="utf-8")
 
 
+@pytest.mark.bwrap
+@pytest.mark.slow
 def test_a_sandboxed_run_says_nothing_of_the_kind(course):
     hand_in(course, "ada", expected.load(EXPECTED)["reference"])
     run = grade(course, ASSIGNMENT)
@@ -31,6 +36,7 @@ def test_a_sandboxed_run_says_nothing_of_the_kind(course):
     assert report["unsandboxed"] == []
 
 
+@pytest.mark.slow
 def test_a_mistyped_assignment_gets_the_name_it_probably_meant(course):
     run = grade(course, "reproducibilty")
     assert run.returncode == 2
@@ -40,6 +46,7 @@ def test_a_mistyped_assignment_gets_the_name_it_probably_meant(course):
     assert run.returncode == 2 and "release it first: `nbgrader generate_assignment new_one`" in run.stderr
 
 
+@pytest.mark.slow
 def test_no_checksum_warning_for_hidden_tests_only_for_a_real_edit(course):
     """Every test cell's hidden tests were removed at release: that is no change to report.
     A student's edit of a test cell still is, and the cell is restored."""

@@ -150,12 +150,14 @@ def graded(course_template, tmp_path_factory):
     return course, secret, step_scores(course)
 
 
+@pytest.mark.slow
 def test_the_secret_seed_differs_from_the_ones_a_student_can_know(graded):
     _, secret, _ = graded
     assert secret not in (42, 2026) and scores(secret) != scores(42)
 
 
 @pytest.mark.parametrize("student", CASES)
+@pytest.mark.slow
 def test_attacks_cost_exactly_the_attacked_steps(graded, student):
     course, _, table = graded
     earned = CASES[student][1]
@@ -165,6 +167,8 @@ def test_attacks_cost_exactly_the_attacked_steps(graded, student):
 
 
 @pytest.mark.parametrize("student", [s for s in CASES if CASES[s][2]])
+@pytest.mark.bwrap
+@pytest.mark.slow
 def test_attacked_steps_say_why(graded, student):
     course, _, _ = graded
     nb = nbformat.read(course / "autograded" / student / ASSIGNMENT / "reproducibility.ipynb", as_version=4)
@@ -196,6 +200,7 @@ def _secrets(course, secret):
             **{f"reference {n}": forms(text) for n, text in enumerate(hidden)}}
 
 
+@pytest.mark.slow
 def test_the_graders_verdicts_hold_nothing_secret(graded):
     """The test cells' outputs (the grader's verdicts) and the feedback pages of every student."""
     course, secret, _ = graded
@@ -207,6 +212,8 @@ def test_the_graders_verdicts_hold_nothing_secret(graded):
             assert not any(v in text for v in variants for text in texts), (student, what)
 
 
+@pytest.mark.bwrap
+@pytest.mark.slow
 def test_nothing_secret_reaches_outputs_or_feedback(graded):
     """Every output of the leaky student's notebook (the kernel's too) and its feedback."""
     course, secret, _ = graded

@@ -11,25 +11,20 @@ import shutil
 import subprocess
 import sys
 
-from autograder.course.demo import example_class
-from support import (ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, run_every_notebook,
-                     step_scores, submit)
+import pytest
 
-CLASS = example_class(ROOT, ASSIGNMENT)
+from corpus import reproducibility
+from support import (ASSIGNMENT, env, fill, nbgrader, release_notebook, run_every_notebook,
+                     step_scores, submit)
+from support import hand_in_main as hand_in
+
+CLASS = reproducibility.EXAMPLE_CLASS
 RIGHT = CLASS["ada"]
 
 
 def grade(course, *args):
     return subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--workers", "2", *args],
                           cwd=course, env=env(), capture_output=True, text=True, timeout=900)
-
-
-def hand_in(course, student, answers):
-    """Submit the main notebook filled with ``answers`` and any other release notebook as released."""
-    folder = submit(course, student, fill(release_notebook(course), answers)).parent
-    for other in release_notebook(course).parent.glob("*.ipynb"):
-        if other.name != release_notebook(course).name:
-            shutil.copy(other, folder / other.name)
 
 
 def make_class(course):
@@ -41,6 +36,7 @@ def make_class(course):
     renamed.rename(renamed.with_name("reproducibility (1).ipynb"))
 
 
+@pytest.mark.slow
 def test_parallel_grading_matches_sequential_and_reports_failures(course, tmp_path):
     run_every_notebook(course)  # for the "kernel died" status
     make_class(course)

@@ -21,15 +21,13 @@ import pytest
 
 from autograder.course import feedback
 from autograder.notebook.sandbox import bwrap, modes
+from corpus import reproducibility
 from support import (ASSIGNMENT, ROOT, fill, nbgrader, release_notebook, run_every_notebook,
                      step_scores, submit)
 
-REFERENCE = {
-    "step1": "accuracy_scores = []",
-    "step2": "import random\nrandom.seed(42)",
-    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
-    "step4": "print(accuracy_scores)",
-}
+pytestmark = pytest.mark.bwrap  # asserts what the sandbox keeps out
+
+REFERENCE = reproducibility.REFERENCE
 STEPS = ("step1", "step2", "step3", "step4")
 # What a hostile write leaves behind, built at run time so that the notebooks never hold it.
 MARK = "b'OWNED-' + b'BY-HOSTILE'"
@@ -79,7 +77,7 @@ def hostile_cases(course: Path) -> dict:
 
 HONEST = {
     "honest_full": (REFERENCE, {1, 2, 3, 4}),
-    "honest_range_6": ({**REFERENCE, "step3": "for i in range(6):\n    accuracy_scores.append(random.randint(80, 100))"},
+    "honest_range_6": ({**REFERENCE, "step3": reproducibility.STEP3_RANGE_6},
                        {1, 2, 4}),
 }
 

@@ -27,10 +27,16 @@ import pytest
 
 from autograder.classrun import intake
 from autograder.notebook.limits import GradingLimits
+from corpus import reproducibility
+from corpus.attacks import ATTACKS, MARK_BYTES, STEP1_EARNED
 from support import (ASSIGNMENT, ROOT, env, fill, nbgrader, release_notebook, run_every_notebook,
                      step_scores, submit)
-from test_budget import ATTACKS, MARK_BYTES, REFERENCE, SLEEPING_CELLS, STEP1_EARNED, sleeper
-from test_grade_command import CLASS, hand_in
+from support import hand_in_main as hand_in
+
+pytestmark = [pytest.mark.root, pytest.mark.bwrap]  # a tmpfs of its own; the sandbox's attacks
+
+CLASS = reproducibility.EXAMPLE_CLASS
+sleeper = reproducibility.sleeper
 
 WORKERS = 2
 TIMEOUT = 300          # --timeout of this run (seconds per submission)
@@ -84,7 +90,7 @@ def make_class(course: Path) -> None:
         shutil.copytree(course / "submitted" / "ada", course / "submitted" / os.fsdecode(raw))
     release = release_notebook(course)
     for student, attack in ATTACKS.items():
-        submit_with_quiz(course, student, fill(release, {**REFERENCE, "step1": "accuracy_scores = []\n" + attack}))
+        submit_with_quiz(course, student, fill(release, reproducibility.attacked(attack)))
     submit_with_quiz(course, "sleeps_20_cells", sleeper(release))
 
 

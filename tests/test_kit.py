@@ -272,6 +272,7 @@ def lock_resolutions(tmp_path_factory) -> dict[str, dict | str]:
 
 
 @pytest.mark.parametrize("python", list(CPYTHONS))
+@pytest.mark.slow
 def test_the_lock_and_the_kit_resolve_exactly_as_pinned(lock_resolutions, kit_zip, python):
     """On this interpreter: `pip install -r requirements.lock` (what `make venv` runs) installs every
     pin and nothing unpinned; and the kit's requirements pin the whole closure of the students'

@@ -18,15 +18,11 @@ import nbformat
 import pytest
 
 from autograder.course import lms
+from corpus import reproducibility
 from support import ASSIGNMENT, env, fill, release_notebook
 
 LMS_ASSIGNMENT_ID = "67890"
-REFERENCE = {
-    "step1": "accuracy_scores = []",
-    "step2": "import random\nrandom.seed(42)",
-    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
-    "step4": "print(accuracy_scores)",
-}
+REFERENCE = reproducibility.REFERENCE
 ROSTER = [  # student_id, name, lms_id, sis_user_id, sis_login_id, section
     ["ada", "Lovelace, Ada", "101", "S101", "ada@uni.example", "Section A"],
     ["ben", "Bennett, Ben", "102", "S102", "ben@uni.example", "Section A"],
@@ -45,7 +41,7 @@ def canvas_download(course: Path, path: Path) -> None:
         "lovelaceada_101_5002_quiz-1.ipynb": notebook("quiz.ipynb", {}),  # uploaded twice: "-1"
         "lovelaceada_101_5003_notes.txt": "not a notebook",
         "bennettben_LATE_102_5004_reproducibility.ipynb": notebook(
-            "reproducibility.ipynb", {**REFERENCE, "step2": "import random\nrandom.seed(7)"}),
+            "reproducibility.ipynb", {**REFERENCE, "step2": reproducibility.STEP2_SEED_7}),
         "bennettben_LATE_102_5005_quiz.ipynb": notebook("quiz.ipynb", {}),
         "cleocleo_103_5006_reproducibility.ipynb": "{ this is not a notebook",
         "cleocleo_103_5007_quiz.ipynb": notebook("quiz.ipynb", {}),
@@ -87,6 +83,7 @@ def exported(course_template, tmp_path_factory):
     return {"course": course, "collected": collected, "export": export, "rows": rows, "report": report}
 
 
+@pytest.mark.slow
 def test_zip_collect_files_the_download_under_roster_ids(exported):
     submitted = exported["course"] / "submitted"
     assert sorted(p.name for p in submitted.iterdir()) == ["ada", "ben", "cleo"]
@@ -100,6 +97,7 @@ def test_zip_collect_files_the_download_under_roster_ids(exported):
     assert "my_own_copy.ipynb" in log  # strict: only released notebook names
 
 
+@pytest.mark.slow
 def test_csv_header_and_points_possible_row(exported):
     rows = exported["rows"]
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
@@ -110,10 +108,12 @@ def test_csv_header_and_points_possible_row(exported):
     assert all(len(row) == 6 for row in rows)
 
 
+@pytest.mark.slow
 def test_one_row_per_roster_student_in_roster_order(exported):
     assert [row[:5] for row in exported["rows"][2:]] == [r[1:] for r in ROSTER]
 
 
+@pytest.mark.slow
 def test_scores_are_the_grading_reports_and_failures_are_empty(exported):
     students = exported["report"]["students"]
     assert students["ada"]["status"] == students["ben"]["status"] == "graded"

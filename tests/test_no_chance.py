@@ -91,6 +91,7 @@ def test_every_way_to_draw_that_matches_seed_42_is_right_declared_or_in_the_prov
 
 
 @pytest.mark.parametrize("name", ANSWERS)
+@pytest.mark.slow
 def test_regrading_the_same_answer_gives_the_same_points(name):
     answer, earns = ANSWERS[name]
     grader = ReexecuteSteps()

@@ -1,7 +1,6 @@
 """The committed notebooks: clean, the release in sync with source, validate behaves, and the
 visible checks (one line each, calling the released checks.py) teach the same whatever the order
 and number of times a student runs them, and never touch the random generator."""
-import copy
 import re
 import shutil
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from nbformat.v4 import new_code_cell
 
 from autograder.course import kit
 from autograder.notebook import expected
+from corpus import reproducibility
 from support import EXPECTED, QUIZ_KEY, ASSIGNMENT, ROOT, fill, nbgrader
 
 NOTEBOOKS = sorted(p for folder in ("source", "release", "notebooks") for p in (ROOT / folder).rglob("*.ipynb")
@@ -80,11 +80,13 @@ def test_the_kit_scan_catches_a_secret_pasted_into_checks_py():
         assert any(finding in f for f in found), found
 
 
+@pytest.mark.slow
 def test_validate_passes_on_the_source_notebook(course_template):
     run = nbgrader(course_template, "validate", str(course_template / "source" / ASSIGNMENT / "reproducibility.ipynb"))
     assert "Success! Your notebook passes all the tests." in run.stdout
 
 
+@pytest.mark.slow
 def test_validate_fails_every_step_on_the_blank_release(course_template):
     blank = str(course_template / "release" / ASSIGNMENT / "reproducibility.ipynb")
     assert "VALIDATION FAILED ON 4 CELL(S)" in nbgrader(course_template, "validate", blank).stdout
@@ -95,12 +97,7 @@ def test_validate_fails_every_step_on_the_blank_release(course_template):
 # ------------------------------------------------------------------ the visible checks
 
 RELEASE = ROOT / "release" / ASSIGNMENT
-REFERENCE = {
-    "step1": "accuracy_scores = []",
-    "step2": "import random\nrandom.seed(42)",
-    "step3": "for i in range(5):\n    accuracy_scores.append(random.randint(80, 100))",
-    "step4": "print(accuracy_scores)",
-}
+REFERENCE = reproducibility.REFERENCE
 CHECK_LINE = re.compile(r"import checks; checks\.(step|question)\((\d+)\)")
 
 
@@ -187,7 +184,7 @@ def verdict(outputs: list) -> str:
 def test_a_failing_check_shows_only_its_message(kernel_env, tmp_path):
     """No traceback through checks.py: the error is one line, `CheckFailed: <message>`, so the
     message is what the notebook and the Validate dialog show first."""
-    with session(kernel_env, tmp_path, {**REFERENCE, "step2": "import random\nrandom.seed(7)"}) as s:
+    with session(kernel_env, tmp_path, {**REFERENCE, "step2": reproducibility.STEP2_SEED_7}) as s:
         s.run("step2")
         shown = verdict(s.run("test_step2"))
     assert shown == ("CheckFailed: random is seeded with 7, but this task uses 42. Any fixed seed makes a "
@@ -244,9 +241,9 @@ STATE = "import random as _r, hashlib as _h; print(_h.sha256(repr(_r.getstate())
 
 @pytest.mark.parametrize("answers", [
     REFERENCE,
-    {**REFERENCE, "step2": "import random\nrandom.seed(7)"},
-    {**REFERENCE, "step2": "import random"},
-    {**REFERENCE, "step3": "for i in range(6):\n    accuracy_scores.append(random.randint(80, 100))"},
+    {**REFERENCE, "step2": reproducibility.STEP2_SEED_7},
+    {**REFERENCE, "step2": reproducibility.STEP2_NO_SEED},
+    {**REFERENCE, "step3": reproducibility.STEP3_RANGE_6},
     {**REFERENCE, "step4": "print(accuracy_scores)\nrandom.random()"},
     {**REFERENCE, "step4": "random.shuffle(accuracy_scores)\nprint(accuracy_scores)"},
     {**REFERENCE, "step4": "print(accuracy_scores, random.random())\nraise ValueError('late')"},
@@ -284,6 +281,7 @@ def test_quiz_checks_leave_random_unchanged_and_name_the_letters(kernel_env, tmp
     assert shown[5].startswith("CheckFailed: Question 5 is not answered yet")
 
 
+@pytest.mark.slow
 def test_validate_shows_the_message_right_under_the_one_line_check(course_template, tmp_path):
     """nbgrader validate (what the Validate button runs) on a wrong step 4: the failing cell is one
     line and the error under it is the teaching message."""
@@ -314,6 +312,7 @@ def test_a_lesson_says_validate_has_nothing_to_check_in_it(path):
     assert '"Success! Your notebook passes all the tests." even if a cell fails' in text, text
 
 
+@pytest.mark.slow
 def test_validate_on_a_lesson_finds_no_test(course_template, tmp_path):
     """What the lessons' note says: nbgrader's Validate reports success on a lesson, even with a
     cell that fails, because a notebook without grade cells has nothing it checks."""

@@ -16,10 +16,12 @@ import sys
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.notebook import expected
-from support import EXPECTED, ASSIGNMENT, env, hand_in, nbgrader
+from corpus import reproducibility
+from support import ASSIGNMENT, env, hand_in, nbgrader
 
-REFERENCE = expected.load(EXPECTED)["reference"]
+pytestmark = pytest.mark.slow
+
+REFERENCE = reproducibility.REFERENCE
 ROSTER = "student_id,name,lms_id,sis_user_id,sis_login_id,section\n" + "".join(
     f"{s},{s.title()},{n},,,A\n" for n, s in enumerate(("honest", "broken", "partial"), start=1))
 # student -> (CSV status, points recorded)

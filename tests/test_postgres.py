@@ -12,16 +12,19 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from nbgrader.api import Gradebook
 from services import postgres  # noqa: F401 - pytest fixture
 from sqlalchemy import create_engine, text
-from support import ASSIGNMENT, ROOT, env, hand_in, nbgrader, submit
+from corpus import reproducibility
+from support import ASSIGNMENT, env, hand_in, submit
 
 from autograder.classrun import database
-from autograder.course.demo import example_class
+
+pytestmark = pytest.mark.postgres
 
 COURSE_ID = "reproducible-ml"
-CLASS = example_class(ROOT, ASSIGNMENT)
+CLASS = reproducibility.EXAMPLE_CLASS
 
 
 def make_class(course):

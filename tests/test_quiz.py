@@ -218,12 +218,14 @@ def test_kernel_tricks_do_not_change_the_quiz_grade(graded):
     assert quiz_total(graded["scores"]["cheat"]) == 0
 
 
+@pytest.mark.bwrap
 def test_the_sandboxed_kernel_cannot_reach_the_key_file(graded):
     """x_tamper's kernel tried to rewrite the key file during the second (sandboxed) run."""
     assert graded["key_after_sandboxed"] == graded["other_key"]
     assert quiz_total(graded["regraded"]["x_tamper"]) == quiz_total(graded["regraded"]["x_wrong"]) == 0
 
 
+@pytest.mark.bwrap
 def test_a_key_rewritten_from_the_kernel_is_not_used(graded):
     """Unsandboxed, x_tamper's step-notebook kernel does rewrite the key file so that its (and
     x_wrong's, graded after it) answers would be right; the grades stay 0 because the grader read

@@ -18,15 +18,16 @@ import pytest
 
 from nbgrader.api import Gradebook
 
-from autograder.notebook import expected, reexecution_seeds
+from autograder.notebook import reexecution_seeds
 from autograder.classrun import receipt
 from autograder.course.submissions import hand_in
-from support import EXPECTED, ASSIGNMENT, ROOT, env, nbgrader, release_notebook
+from corpus import reproducibility
+from support import ASSIGNMENT, ROOT, env, nbgrader, release_notebook
 
-REFERENCE = expected.load(EXPECTED)["reference"]
+REFERENCE = reproducibility.REFERENCE
 STUDENTS = {
     "ada": REFERENCE,
-    "ben": dict(REFERENCE, step2="import random"),
+    "ben": dict(REFERENCE, step2=reproducibility.STEP2_NO_SEED),
     "cy": dict(REFERENCE, step3="accuracy_scores = [100, 83, 80, 88, 87]"),
     "dee": dict(REFERENCE, step4="import os, sys\nprint(os.getcwd(), sys.argv, dict(os.environ), "
                                  "open('/proc/1/cmdline', 'rb').read(), random.getstate()[1][:4])"),
@@ -114,6 +115,7 @@ def test_verify_names_what_differs(graded, tmp_path):
     assert "0 of 3 verified" in run.stdout
 
 
+@pytest.mark.slow
 def test_forced_regrades_give_the_same_seeds_and_points_and_a_new_key_new_seeds(graded, tmp_path):
     """The secret seeds derive from the course's key (0600) and the submitted files."""
     course = shutil.copytree(graded[0], tmp_path / "course")
@@ -195,6 +197,7 @@ def edit_csv(course, edits):
         writer.writerows(rows)
 
 
+@pytest.mark.slow
 def test_verify_checks_the_gradebook_and_grades_csv_of_an_untouched_class(checked_class):
     run = autograder(checked_class, "verify", ASSIGNMENT)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -205,6 +208,7 @@ def test_verify_checks_the_gradebook_and_grades_csv_of_an_untouched_class(checke
     assert "SAWarning" not in run.stdout + run.stderr
 
 
+@pytest.mark.slow
 def test_verify_fails_on_a_gradebook_edited_behind_its_back(checked_class, tmp_path):
     course = shutil.copytree(checked_class, tmp_path / "course")
     with gradebook(course) as gb:
@@ -222,6 +226,7 @@ def test_verify_fails_on_a_gradebook_edited_behind_its_back(checked_class, tmp_p
     assert "2 of 4 verified" in run.stdout
 
 
+@pytest.mark.slow
 def test_verify_fails_on_an_edited_grades_csv(checked_class, tmp_path):
     course = shutil.copytree(checked_class, tmp_path / "course")
     edit_csv(course, {"blank": {"raw_score": "9.0", "score": "9.0"}, "noquiz": {"status": "graded"},
@@ -240,6 +245,7 @@ def test_verify_fails_on_an_edited_grades_csv(checked_class, tmp_path):
     assert found["ada"] == "ada: verified, every point matches\n"
 
 
+@pytest.mark.slow
 def test_verify_lists_scores_changed_by_hand_and_passes(checked_class, tmp_path):
     course = shutil.copytree(checked_class, tmp_path / "course")
     with gradebook(course) as gb:
@@ -263,6 +269,7 @@ def test_verify_lists_scores_changed_by_hand_and_passes(checked_class, tmp_path)
             assert "2 skipped" in rerun.stdout, rerun.stdout + rerun.stderr
 
 
+@pytest.mark.slow
 def test_verify_says_when_stock_autograde_left_no_receipt(graded, tmp_path):
     """Stock ``nbgrader autograde --force`` deletes a student's receipt: verify says so and how
     to get one back, and the grade command's regrade verifies again."""

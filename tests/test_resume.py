@@ -11,8 +11,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
+from corpus import reproducibility
 from support import ASSIGNMENT, env, step_scores
-from test_grade_command import CLASS, hand_in
+from support import hand_in_main as hand_in
+
+pytestmark = pytest.mark.slow
+
+CLASS = reproducibility.EXAMPLE_CLASS
 
 STUDENTS = ["ada", "ben_forgot_seed", "cleo_wrong_seed", "gus_comprehension"]
 
