@@ -59,6 +59,8 @@ def lowered_class(course_template, tmp_path_factory):
     return course, graded_class(course)
 
 
+@pytest.mark.slow
+@pytest.mark.bwrap
 def test_receipts_record_the_default_limits(default_class):
     _, found = default_class
     for rec in found.values():
@@ -66,6 +68,7 @@ def test_receipts_record_the_default_limits(default_class):
         assert rec["limits"]["sandbox"] != "none"
 
 
+@pytest.mark.slow
 def test_a_lowered_limit_shows_in_every_new_receipt(lowered_class):
     _, found = lowered_class
     expected_limits = dict(limits.GradingLimits().in_force(), **LOWERED)
@@ -73,6 +76,8 @@ def test_a_lowered_limit_shows_in_every_new_receipt(lowered_class):
         assert rec["limits"]["grading"] == expected_limits
 
 
+@pytest.mark.slow
+@pytest.mark.root
 def test_grade_obeys_the_lowered_submission_budget(default_class, lowered_class):
     _, before = default_class
     _, after = lowered_class
@@ -85,6 +90,8 @@ def test_grade_obeys_the_lowered_submission_budget(default_class, lowered_class)
         == {name: points(before["hog"], name) for name in before["hog"]["cells"] if name != "test_step4"}
 
 
+@pytest.mark.slow
+@pytest.mark.root
 def test_verify_regrades_under_the_receipts_limits_and_says_they_differ(lowered_class, tmp_path):
     course = shutil.copytree(lowered_class[0], tmp_path / "course")
     same = autograder(course, "verify", ASSIGNMENT)

@@ -20,6 +20,9 @@ import nbformat
 ASSIGNMENT = corpus.ASSIGNMENT
 CLASS = [{"name": "reference", "cells": {}, "points": dict(corpus.FULL), "mistake": {}}] + corpus.VARIANTS
 QUIZ_KEY = json.loads((corpus.ROOT / "source" / ASSIGNMENT / "quiz.expected.json").read_text())["questions"]
+pytestmark = pytest.mark.slow  # grades a class of 31 (about 30 s)
+
+
 
 
 @pytest.fixture(scope="module")

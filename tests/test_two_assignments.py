@@ -26,6 +26,8 @@ from support import ASSIGNMENT, ROOT, env
 COPY = "seeds_copy"  # a name that appears nowhere in autograder/
 NAMES = sorted([ASSIGNMENT, COPY])
 
+pytestmark = pytest.mark.slow  # releases and grades a course of two assignments (about 30 s)
+
 
 def quiz_declaration(source: Path) -> None:
     """Until the course declares its quiz (quiz.grading.json), one derived from the quiz notebook's
