@@ -11,7 +11,7 @@ import pytest
 
 from autograder.classrun.gradebook import cell_scores
 from autograder.classrun.report import failed_checks
-from autograder.course.submissions import hand_in
+from autograder.course.submissions import fill, hand_in
 from corpus import numpy_seeds as corpus
 from support import env, nbgrader
 
@@ -67,3 +67,41 @@ def test_the_quiz_is_graded_from_its_own_key(graded):
     assert len(quiz_tests) == len(QUIZ_KEY) == 5
     assert all(graded["scores"]["reference"][test][0] == graded["scores"]["reference"][test][1] for test in quiz_tests)
     assert all(graded["scores"]["seed-7"][test][0] == 0 for test in quiz_tests)  # left blank
+
+
+def test_the_exchange_carries_it_both_ways(course_template, tmp_path):
+    """Released, fetched, answered, submitted, collected, graded and its feedback fetched, all
+    through nbgrader's exchange, for numpy_seeds as for the first assignment (tests/test_exchange.py)."""
+    course = shutil.copytree(course_template, tmp_path / "course")
+    exchange, home = tmp_path / "exchange", tmp_path / "ana"
+    (home / "work").mkdir(parents=True)
+    instructor = env(NBGRADER_EXCHANGE=str(exchange))
+    instructor.pop("COURSE_DB_URL", None)
+    student = {k: v for k, v in instructor.items() if k not in ("NBGRADER_EXCHANGE", "JUPYTER_CONFIG_PATH")}
+    student.update(HOME=str(home), USER="ana", LOGNAME="ana", JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
+                   JUPYTER_DATA_DIR=str(home / ".local/share/jupyter"))
+
+    def run(cwd, environ, *args):
+        proc = subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=environ, capture_output=True, text=True)
+        assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+        return proc
+
+    as_student = ("--course=reproducible-ml", f"--Exchange.root={exchange}")
+    run(course, instructor, "nbgrader", "generate_assignment", ASSIGNMENT, "--force")
+    run(course, instructor, "nbgrader", "release_assignment", ASSIGNMENT)
+    run(home / "work", student, "nbgrader", "fetch_assignment", ASSIGNMENT, *as_student)
+    fetched = home / "work" / ASSIGNMENT / "numpy_seeds.ipynb"
+    nbformat.write(fill(fetched, dict(corpus.REFERENCE, step2="scores = rng.integers(80, 100, size=5)")), fetched)
+    run(home / "work", student, "nbgrader", "submit", ASSIGNMENT, "--student=ana", *as_student)
+    run(course, instructor, "nbgrader", "collect", ASSIGNMENT)
+    run(course, instructor, "autograder", "grade", ASSIGNMENT)
+    run(course, instructor, "autograder", "feedback", ASSIGNMENT)
+    run(course, instructor, "nbgrader", "release_feedback", ASSIGNMENT)
+    run(home / "work", student, "nbgrader", "fetch_feedback", ASSIGNMENT, "--student=ana", *as_student)
+    pages = list((home / "work" / ASSIGNMENT / "feedback").glob("*/numpy_seeds.html"))
+    assert len(pages) == 1
+    page = pages[0].read_text(encoding="utf-8")
+    assert "exclusive" in page and "Step 2" in page  # the named mistake reached the student
+    assert "BEGIN HIDDEN TESTS" not in page and "BEGIN SOLUTION" not in page
+    scores = cell_scores(f"sqlite:///{course / 'gradebook.db'}", ASSIGNMENT)["ana"]
+    assert {test: scores[test][0] for test in corpus.FULL} == dict(corpus.FULL, test_step2=0)
