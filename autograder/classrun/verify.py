@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..notebook.limits import GradingLimits, RenamedLimit
 from . import gradebook, receipt, report, task
-from .status import GRADED, SKIPPED, Status
+from .status import GRADED, NO_SUBMISSION, SKIPPED, Status
 
 HAND = "changed by hand (nbgrader records no author or time)"
 
@@ -266,7 +266,9 @@ def run(args) -> int:
     if grades_csv is None:
         print(f"note: no {args.csv} to compare (`python -m autograder grade` writes it)")
     receipted = set(receipted_students(course, snapshot))
-    students = args.student or sorted(receipted | set(submissions) | set(grades_csv or ()))
+    listed = {student for student, rows in (grades_csv or {}).items()  # not a class member who handed nothing in
+              if any(row.get("status") != NO_SUBMISSION for row in rows)}
+    students = args.student or sorted(receipted | set(submissions) | listed)
     checked = failed = unclaimed = 0
     for student in students:
         found, hand, notes = check(course, snapshot, student, book, grades_csv, named=bool(args.student),
