@@ -41,13 +41,12 @@ c.Autograde.sanitize_preprocessors = [
 # capped as it arrives; a dead or stuck kernel costs the cell, not the run), then let the
 # out-of-kernel re-execution decide the step test cells and the quiz, then the stock bookkeeping.
 # A notebook whose every grade cell is decided outside the kernel (both notebooks here) is not
-# executed at all; c.SandboxedExecute.no_kernel_for = "" runs every notebook (outputs kept).
-# Every limit on a submission's resources (the kernel's and the re-executions' rlimits, the
-# per-submission memory and process budget, the task time of `python -m autograder grade`, intake)
-# is a trait of GradingLimits (docs/sandbox.md has the table of them and their defaults), e.g.
-# c.GradingLimits.submission_memory_mb = 4096. Receipts record the values in force.
-c.Execute.timeout = 15
-c.GuardedExecute.notebook_timeout = 120  # the whole notebook; then later graded cells fail
+# executed at all; c.SandboxedExecute.run_every_notebook = True runs every notebook (outputs kept).
+# Every limit on a submission (the kernel's time per cell and per notebook, its output caps and
+# rlimits, the re-executions' rlimits, the per-submission memory and process budget, the task time
+# of `python -m autograder grade`, intake) is a trait of GradingLimits (docs/sandbox.md has the
+# table of them and their defaults), e.g. c.GradingLimits.submission_memory_mb = 4096 or
+# c.GradingLimits.kernel_cell_seconds = 30. Receipts record the values in force.
 c.Autograde.autograde_preprocessors = [
     SandboxedExecute, ReexecuteSteps, GradeQuiz, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]

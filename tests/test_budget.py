@@ -333,7 +333,7 @@ def graded(course_template, small_disk):
     course = Path(shutil.copytree(course_template, small_disk / "course"))
     run_every_notebook(course)
     with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
-        config.write("\nc.GuardedExecute.notebook_timeout = %d\n" % NOTEBOOK_BUDGET)
+        config.write("\nc.GradingLimits.kernel_notebook_seconds = %d\n" % NOTEBOOK_BUDGET)
     release = release_notebook(course)
     submit(course, "honest_full", fill(release, REFERENCE))
     for student, attack in ATTACKS.items():

@@ -40,7 +40,7 @@ sleeper = reproducibility.sleeper
 
 WORKERS = 2
 TIMEOUT = 300          # --timeout of this run (seconds per submission)
-NOTEBOOK_BUDGET = 45   # GuardedExecute.notebook_timeout of this course
+NOTEBOOK_BUDGET = 45   # c.GradingLimits.kernel_notebook_seconds of this course
 HONEST = {"ada": CLASS["ada"], "ben_forgot_seed": CLASS["ben_forgot_seed"]}
 SOURCE_NB = Path("source") / ASSIGNMENT / "reproducibility.ipynb"
 INTAKE_RULES = {
@@ -145,7 +145,7 @@ def graded(course_template, small_disk, tmp_path_factory):
     course = Path(shutil.copytree(course_template, small_disk / "course"))
     run_every_notebook(course)
     with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
-        config.write("\nc.GuardedExecute.notebook_timeout = %d\n" % NOTEBOOK_BUDGET)
+        config.write("\nc.GradingLimits.kernel_notebook_seconds = %d\n" % NOTEBOOK_BUDGET)
     make_class(course)
     stock = tmp_path_factory.mktemp("stock") / "course"
     shutil.copytree(course, stock, symlinks=True, ignore=lambda folder, names: [

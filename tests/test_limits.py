@@ -148,3 +148,17 @@ def test_the_doc_table_is_the_one_grading_limits_generates():
         "docs/sandbox.md's limits table is out of date: paste `python -m autograder.notebook.limits` into it"
     for name in limits.GradingLimits.names():
         assert f"| `{name}` | " in limits.table()
+
+
+def test_the_kernel_takes_its_time_and_output_limits_from_grading_limits():
+    """The kernel preprocessor's time per cell and per notebook and its output caps come from
+    c.GradingLimits (their defaults by default), never from the preprocessors' own names."""
+    from autograder.notebook.kernel import SandboxedExecute
+    default = SandboxedExecute()
+    assert (default.timeout, default.notebook_timeout, default.max_cell_chars, default.max_notebook_chars) == tuple(
+        limits.GradingLimits.default(name) for name in limits.KERNEL_TRAITS.values())
+    lowered = SandboxedExecute(config=Config({"GradingLimits": {
+        "kernel_cell_seconds": 7, "kernel_notebook_seconds": 50, "kernel_cell_output_chars": 900,
+        "kernel_notebook_output_chars": 5000}}))
+    assert (lowered.timeout, lowered.notebook_timeout, lowered.max_cell_chars, lowered.max_notebook_chars) == (
+        7, 50, 900, 5000)

@@ -36,7 +36,7 @@ import zmq
 
 from . import incidents
 from .sandbox import bwrap, cgroup, modes
-from .limits import GradingLimits
+from .limits import KERNEL_TRAITS, GradingLimits
 from .output_limit import CapOutput
 from .cells import failed_check
 from . import assignments
@@ -63,9 +63,11 @@ class GuardedExecute(Execute):
     naming the reason (nbgrader would give an unexecuted test cell full marks).
     """
 
+    # Set from c.GradingLimits.kernel_notebook_seconds (autograder.notebook.limits), not configured here.
     notebook_timeout = Integer(
-        120, help="Seconds the whole notebook may run in the kernel; each cell gets at most "
-                  "what is left (and at most Execute.timeout). 0: no budget.").tag(config=True)
+        GradingLimits.default("kernel_notebook_seconds"),
+        help="Seconds the whole notebook may run in the kernel; each cell gets at most what is left "
+             "(and at most the cell's time limit). 0: no budget.")
 
     def preprocess(self, nb, resources=None, km=None):
         self._halted = None  # why no more cells run
@@ -312,6 +314,10 @@ class SandboxedExecute(CapOutput, GuardedExecute):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(*args, **kwargs)
+        grading = GradingLimits(config=self.config)  # refuses the old names of these limits too
+        for trait, limit in KERNEL_TRAITS.items():  # the course's limits, unless a caller passed its own
+            if trait not in kwargs:
+                setattr(self, trait, getattr(grading, limit))
 
     def judged_outside(self, nb, resources) -> bool:
         """Whether every grade cell of ``nb`` is decided outside the kernel (then it need not run)."""

@@ -44,7 +44,16 @@ class GradingLimits(Configurable):
     kernel_processes = Integer(64, help="Processes + threads the kernel's sandbox may have "
                                         "(RLIMIT_NPROC of its own uid).").tag(config=True)
     kernel_cpu_seconds = Integer(600, help="CPU seconds for the whole kernel (RLIMIT_CPU; the per-cell "
-                                           "time limit is Execute.timeout).").tag(config=True)
+                                           "time limit is kernel_cell_seconds).").tag(config=True)
+    kernel_cell_seconds = Integer(15, help="Wall-clock seconds one cell may run in the kernel; then it is "
+                                           "interrupted (and the kernel stopped if it ignores that).").tag(config=True)
+    kernel_notebook_seconds = Integer(120, help="Wall-clock seconds the whole notebook may run in the kernel; "
+                                                "each cell gets at most what is left, then no cell runs. "
+                                                "0: no budget.").tag(config=True)
+    kernel_cell_output_chars = Integer(100_000, help="Characters of output one cell may keep; the rest is "
+                                                     "dropped, counted as it arrives.").tag(config=True)
+    kernel_notebook_output_chars = Integer(1_000_000, help="Characters of output the whole notebook may "
+                                                           "keep.").tag(config=True)
     kernel_file_mb = Integer(64, help="Largest file the kernel may write, MiB (RLIMIT_FSIZE).").tag(config=True)
     kernel_scratch_mb = Integer(256, help="Size of the kernel's writable working folder (tmpfs), MiB.").tag(config=True)
     kernel_sockets_kb = Integer(1024, help="Size of the tmpfs holding the kernel's ipc sockets, KiB.").tag(config=True)
@@ -115,7 +124,18 @@ RENAMED = {
     "SandboxedKernelManager.sockets_kb": "kernel_sockets_kb",
     "SandboxedExecute.budget_memory_mb": "submission_memory_mb",
     "SandboxedExecute.budget_processes": "submission_processes",
+    "Execute.timeout": "kernel_cell_seconds",
+    "SandboxedExecute.timeout": "kernel_cell_seconds",
+    "GuardedExecute.notebook_timeout": "kernel_notebook_seconds",
+    "SandboxedExecute.notebook_timeout": "kernel_notebook_seconds",
+    "CapOutput.max_cell_chars": "kernel_cell_output_chars",
+    "SandboxedExecute.max_cell_chars": "kernel_cell_output_chars",
+    "CapOutput.max_notebook_chars": "kernel_notebook_output_chars",
+    "SandboxedExecute.max_notebook_chars": "kernel_notebook_output_chars",
 }
+# The kernel preprocessor's traits that carry a limit -> the limit (SandboxedExecute sets them).
+KERNEL_TRAITS = {"timeout": "kernel_cell_seconds", "notebook_timeout": "kernel_notebook_seconds",
+                 "max_cell_chars": "kernel_cell_output_chars", "max_notebook_chars": "kernel_notebook_output_chars"}
 
 
 def refuse_renamed(config) -> None:

@@ -19,6 +19,8 @@ from nbformat.v4 import new_output
 from traitlets import Integer
 from traitlets.config import Configurable
 
+from .limits import GradingLimits
+
 ENAME = "OutputLimitExceeded"
 OUTPUTS = ("stream", "display_data", "execute_result", "error")
 COMMS = ("comm_open", "comm_msg")
@@ -46,10 +48,11 @@ class CapOutput(Configurable):
     """Mixin for an nbclient-based Execute preprocessor: cap the output kept per cell and
     per notebook, in characters."""
 
-    max_cell_chars = Integer(
-        100_000, help="Characters of output one cell may keep; the rest is dropped.").tag(config=True)
-    max_notebook_chars = Integer(
-        1_000_000, help="Characters of output the whole notebook may keep.").tag(config=True)
+    # Set from c.GradingLimits.kernel_*_output_chars (autograder.notebook.limits), not configured here.
+    max_cell_chars = Integer(GradingLimits.default("kernel_cell_output_chars"),
+                             help="Characters of output one cell may keep; the rest is dropped.")
+    max_notebook_chars = Integer(GradingLimits.default("kernel_notebook_output_chars"),
+                                 help="Characters of output the whole notebook may keep.")
 
     def preprocess(self, nb, resources=None, km=None):
         self._notebook_used = 0
