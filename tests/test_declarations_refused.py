@@ -15,6 +15,7 @@ from support import ASSIGNMENT, ROOT, env, hand_in
 
 DECLARATION = f"source/{ASSIGNMENT}/{ASSIGNMENT}.grading.json"
 QUIZ = f"source/{ASSIGNMENT}/quiz.grading.json"
+NUMPY = "source/numpy_seeds/numpy_seeds.grading.json"
 
 
 def _steps(data):
@@ -35,6 +36,15 @@ BREAKAGES = {  # what is broken -> (file, change to its JSON, the field the mess
         {"id": "q11", "tests": ["test_q11"], "title": "Question 11"}), "questions[10].id"),
     "a stale derived file": (DECLARATION, lambda d: _steps(d)[2]["check"].update(high=99), "(derived)"),
     "not JSON": (DECLARATION, None, "(file)"),
+    "a check on a name the step does not report": (DECLARATION, lambda d: _steps(d)[2].update(reports=[]),
+                                                   "steps[2] (step3).check.name"),
+    "one test cell in two steps": (DECLARATION, lambda d: _steps(d)[3].update(tests=["test_step3"]),
+                                   "steps[3] (step4).tests"),
+    "a graded cell no step judges": (DECLARATION, lambda d: _steps(d)[3].update(tests=[]), "steps"),
+    "a parameter of the wrong type": (DECLARATION, lambda d: _steps(d)[1]["check"].update(seed="42"),
+                                      "steps[1] (step2).check.seed"),
+    "a reseed factory that does not exist": (NUMPY, lambda d: _steps(d)[0]["reseed"].update(
+        factory="numpy.random.no_such_rng"), "steps[0] (step1).reseed.factory"),
 }
 
 
@@ -59,10 +69,11 @@ def test_grade_refuses_a_broken_declaration_and_writes_nothing(handed_in, tmp_pa
         path.write_text(json.dumps(data), encoding="utf-8")
     gradebook = (course / "gradebook.db").read_bytes()
     before = sorted(p.relative_to(course) for p in course.rglob("*"))
-    run = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT], cwd=course, env=env(),
+    assignment = path.parent.name
+    run = subprocess.run([sys.executable, "-m", "autograder", "grade", assignment], cwd=course, env=env(),
                          capture_output=True, text=True)
     assert run.returncode == 2, run.stdout + run.stderr
-    assert "nothing was graded" in run.stderr and str(path) in run.stderr and field in run.stderr, run.stderr
+    assert "nothing was graded" in run.stderr and f"{path}: {field}: " in run.stderr, run.stderr
     assert (course / "gradebook.db").read_bytes() == gradebook
     assert sorted(p.relative_to(course) for p in course.rglob("*")) == before
 
@@ -114,3 +125,19 @@ def test_grade_refuses_a_course_config_that_does_not_load(handed_in, tmp_path):
     assert "nbgrader_config.py cannot be loaded, nothing was graded" in run.stderr
     assert "a_module_that_is_not_there" in run.stderr
     assert sorted(p.relative_to(course) for p in course.rglob("*")) == before
+
+
+def test_a_step_no_seed_reaches_is_refused_when_derived(tmp_path):
+    """Without step 1's reseed the secret seeds never reach the generator: a typed-in answer
+    would pass every run. `expected` refuses to derive such a declaration, naming the step."""
+    source = shutil.copytree(ROOT / "source", tmp_path / "source")
+    path = source / "numpy_seeds" / "numpy_seeds.grading.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    del data["steps"][0]["reseed"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    stored = (source / "numpy_seeds" / "numpy_seeds.expected.json").read_bytes()
+    run = subprocess.run([sys.executable, "-m", "autograder", "expected", "numpy_seeds", "--source", str(source)],
+                         env=env(), capture_output=True, text=True)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert f"{path}: steps[1] (step2).constant: its reference outcome is the same under every seed" in run.stderr
+    assert (source / "numpy_seeds" / "numpy_seeds.expected.json").read_bytes() == stored

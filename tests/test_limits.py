@@ -162,3 +162,17 @@ def test_the_kernel_takes_its_time_and_output_limits_from_grading_limits():
         "kernel_notebook_output_chars": 5000}}))
     assert (lowered.timeout, lowered.notebook_timeout, lowered.max_cell_chars, lowered.max_notebook_chars) == (
         7, 50, 900, 5000)
+
+
+@pytest.mark.slow
+def test_a_runs_own_timeout_and_intake_limits_show_in_its_receipts(course):
+    """`grade --timeout` and `--intake` change the limits of one run: its receipts record the
+    values applied, not the course's configuration."""
+    hand_in(course, "ada", REFERENCE, ASSIGNMENT)
+    run = autograder(course, "grade", ASSIGNMENT, "--timeout", "77", "--intake", "files=50")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    grading = receipt.read(course / "autograded" / "ada" / ASSIGNMENT)["limits"]["grading"]
+    assert grading["submission_seconds"] == 77.0 and grading["intake_files"] == 50
+    defaults = limits.GradingLimits().in_force()
+    assert {k: v for k, v in grading.items() if k not in ("submission_seconds", "intake_files")} == \
+        {k: v for k, v in defaults.items() if k not in ("submission_seconds", "intake_files")}

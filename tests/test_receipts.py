@@ -72,7 +72,7 @@ def test_a_receipt_records_what_the_points_rest_on(graded):
         assert rec["submitted"] == {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                                     for p in submitted.iterdir() if p.is_file()}
         assert rec["environment"]["requirements_lock"] == lock
-        assert rec["grader"] == receipt.grader() and rec["commit"]
+        assert rec["grader"] == receipt.grader(course / "source" / ASSIGNMENT) and rec["commit"]
         assert rec["seeds"][0] == 42 and len(rec["seeds"]) == len(set(rec["seeds"])) >= 3
         assert rec["limits"]["grading"]["reexecution_seconds"] > 0
         assert {"test_step1", "test_step4"} <= set(rec["cells"])
@@ -108,7 +108,7 @@ def test_verify_names_what_differs(graded, tmp_path):
     assert all(found[s].startswith(f"{s}: DIFFERS") for s in ("ada", "ben", "cy")), run.stdout
     assert "submitted file reproducibility.ipynb changed" in found["ada"]
     assert "points of" not in found["ada"]  # a markdown byte changes no point
-    assert "grader code changed" in found["ben"] and "points of" not in found["ben"]
+    assert "the grader's code changed" in found["ben"] and "points of" not in found["ben"]
     assert "environment changed: python 2.7.18" in found["cy"]
     assert ("points of test_step3 in reproducibility.ipynb differ: receipt 3.0, regraded 0.0, gradebook 0.0"
             in found["cy"])
@@ -283,3 +283,18 @@ def test_verify_says_when_stock_autograde_left_no_receipt(graded, tmp_path):
     assert autograder(course, "grade", ASSIGNMENT, "--force", "--student", "ada").returncode == 0
     run = autograder(course, "verify", ASSIGNMENT, "--student", "ada")
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_verify_says_when_the_declaration_changed_since_the_grading(graded, tmp_path):
+    """The receipt pins the assignment's declarations and derived expected values: a declaration
+    edited (and re-derived) after the grading is named, for every student."""
+    course = shutil.copytree(graded[0], tmp_path / "course")
+    path = course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.grading.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["steps"][3]["title"] = "Step four"  # changes no point: only the pinned data differs
+    path.write_text(json.dumps(data), encoding="utf-8")
+    derived = autograder(course, "expected", ASSIGNMENT)
+    assert derived.returncode == 0, derived.stdout + derived.stderr
+    run = autograder(course, "verify", ASSIGNMENT, "--student", "ada")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "the assignment's declarations or derived expected values changed" in blocks(run.stdout)["ada"]

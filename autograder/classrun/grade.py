@@ -24,6 +24,7 @@ Exit status: 0 every submission graded or skipped, 1 some failed, 2 nothing coul
 assignment in the gradebook, no submissions), 130 interrupted.
 """
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -133,9 +134,15 @@ class ClassRun:
         self.limits = intake.Limits.parse(self.args.intake, base=intake.Limits(**self.grading.intake()))
         if self.args.timeout is None:
             self.args.timeout = self.grading.submission_seconds
+        # This run's --timeout and --intake values go to the workers as the limits in force, so
+        # that every receipt records what was applied.
+        overrides = {f"intake_{name}": value for name, value in dataclasses.asdict(self.limits).items()
+                     if value != getattr(self.grading, f"intake_{name}")}
+        if self.args.timeout != self.grading.submission_seconds:
+            overrides["submission_seconds"] = float(self.args.timeout)
         database.prepare(self.db_url, self.course_id)
         try:
-            self.snapshot = task.snapshot(self.course, self.assignment, self.app)
+            self.snapshot = task.snapshot(self.course, self.assignment, self.app, overrides)
         except MissingEntry:
             raise Fatal(self.unknown_assignment(database.shown(self.db_url))) from None
         self.submitted = Path(coursedir.root, coursedir.submitted_directory)
@@ -484,7 +491,8 @@ def run(args) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(report.format_table({s: e for s, e in data["students"].items() if not e.get("earlier")},
-                              assignments.columns(grader.course / "source", args.assignment)))
+                              assignments.columns(Path(grader.app.coursedir.root, grader.app.coursedir.source_directory),
+                                                  args.assignment)))
     counts = data["summary"]
     course = grader.course
     print(f"\n{counts['graded']} graded, {counts['skipped']} skipped, {counts['failed']} failed"

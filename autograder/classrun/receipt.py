@@ -1,7 +1,8 @@
 """Grading receipts: what one graded submission's points rest on, written beside its autograded files.
 
 ``autograded/<student>/<assignment>/receipt.json`` holds the sha256 of each submitted file, the
-course commit, the hashes of ``requirements.lock`` and of the grader's code and data, the Python
+course commit, the hashes of ``requirements.lock``, of the grader's code and of the assignment's
+declarations and derived expected values, the Python
 that graded, the re-execution seeds drawn (secret ones included: the receipt stays grader-side,
 like the gradebook), the limits in force (every ``c.GradingLimits`` value the grading ran under,
 and the sandbox mode), the status and the verdict and points of every graded
@@ -12,6 +13,8 @@ import json
 import platform
 import subprocess
 from pathlib import Path
+
+from ..notebook.assignments import DECLARATION as DECLARED, DERIVED
 
 PACKAGE = Path(__file__).resolve().parents[1]
 ROOT = PACKAGE.parent
@@ -41,9 +44,19 @@ def _tree_hash(pattern: str) -> str:
     return digest.hexdigest()
 
 
-def grader() -> dict:
-    """Hashes of the grader's code (``autograder/**/*.py``) and data (``autograder/**/*.json``)."""
-    return {"code": _tree_hash("*.py"), "data": _tree_hash("*.json")}
+def code_hash() -> str:
+    """The hash of the grader's code (``autograder/**/*.py``)."""
+    return _tree_hash("*.py")
+
+
+def grader(source: Path) -> dict:
+    """Hashes of the grader's code and of the assignment's grading data: the declarations and
+    derived files (``*.grading.json``, ``*.expected.json``) in its source folder ``source``."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(source).glob("*.json")):
+        if path.name.endswith((DECLARED, DERIVED)):
+            digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return {"code": code_hash(), "data": digest.hexdigest()}
 
 
 def environment() -> dict:
@@ -74,17 +87,17 @@ def limits(in_force) -> dict:
     return {"grading": in_force.in_force(), "sandbox": modes.detect().name}
 
 
-def build(*, submitted: Path, autograded: Path, seeds: list, cells: dict, status: dict,
+def build(*, submitted: Path, autograded: Path, source: Path, seeds: list, cells: dict, status: dict,
           limits_in_force: dict) -> dict:
-    """The receipt of one graded submission (plain data). ``cells``: ``{grade_id: {"score",
-    "max_score", "verdict"}}``; ``status``: ``{"status", "reason", "detail"}``;
-    ``limits_in_force``: :func:`limits` of the grading."""
+    """The receipt of one graded submission (plain data). ``source``: the assignment's source
+    folder as graded; ``cells``: ``{grade_id: {"score", "max_score", "verdict"}}``; ``status``:
+    ``{"status", "reason", "detail"}``; ``limits_in_force``: :func:`limits` of the grading."""
     return {
         "version": VERSION,
         "submitted": files(submitted),
         "autograded": {name: digest for name, digest in files(autograded).items() if name != NAME},
         "commit": commit(),
-        "grader": grader(),
+        "grader": grader(source),
         "environment": environment(),
         "seeds": [int(s) for s in seeds],
         "limits": limits_in_force,

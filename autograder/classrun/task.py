@@ -34,9 +34,9 @@ SUBMITTED = "@@STUDENT@@"  # placeholder for a student id in a path pattern
 
 
 def grader_hash(extra: bytes = b"") -> str:
-    """sha256 of the grader's code and data (:func:`receipt.grader`) and ``extra``."""
-    grader = receipt.grader()
-    return hashlib.sha256((grader["code"] + grader["data"]).encode() + extra).hexdigest()
+    """sha256 of the grader's code (:func:`receipt.code_hash`) and ``extra`` (the course's config,
+    gradebook rows and source files, declarations and derived data included)."""
+    return hashlib.sha256(receipt.code_hash().encode() + extra).hexdigest()
 
 
 def files_hash(files: dict) -> str:
@@ -75,8 +75,9 @@ def relative(app, step: str, student: str, assignment: str) -> str:
     return os.path.relpath(path, coursedir.root)
 
 
-def snapshot(course: Path, assignment: str, app=None) -> dict:
-    """What grading ``assignment`` needs of ``course``, as plain (picklable, JSON-able) data."""
+def snapshot(course: Path, assignment: str, app=None, overrides: dict = None) -> dict:
+    """What grading ``assignment`` needs of ``course``, as plain (picklable, JSON-able) data;
+    ``overrides``: ``{GradingLimits trait: value}`` this run sets over the course's configuration."""
     from nbgrader.api import Gradebook
     course = Path(course).resolve()
     app = app or course_app(course, assignment)
@@ -116,6 +117,9 @@ def snapshot(course: Path, assignment: str, app=None) -> dict:
         for path in (graded.path, graded.expected_path):  # grader-side: generate_assignment ignores them
             source[path.name] = path.read_bytes()
     config = (course / CONFIG).read_text(encoding="utf-8") if (course / CONFIG).is_file() else ""
+    if overrides:  # limits this run sets itself (grade --timeout, --intake), after the course's
+        config += "\n# this grading run's own limits\n" + "".join(
+            f"c.GradingLimits.{name} = {value!r}\n" for name, value in sorted(overrides.items()))
     extra = b"\0".join([config.encode(), gradebook_rows_text(gradebook)] + [
         k.encode() + hashlib.sha256(source[k]).digest() for k in sorted(source)])
     return {
@@ -241,16 +245,16 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds, limits=
         (submitted / name).write_bytes(data)
 
     app = course_app(root, assignment, db_url=f"sqlite:///{db}", student=student)
-    seeds = list(seeds) if seeds is not None else reexecution_seeds.draw(
-        [expected.load(graded.expected_path) for graded in assignments.declared(source.parent, source.name)
-         if graded.kind == "steps"],
-        key=bytes.fromhex(snapshot["seed_key"]), submission=files_hash(files).encode())
-    app.config.ReexecuteSteps.seeds = seeds
     for name, value in (limits or {}).items():
         if name not in GradingLimits.names():
             raise ValueError(f"unknown limit {name!r} (GradingLimits has {', '.join(GradingLimits.names())})")
         app.config.GradingLimits[name] = value
     in_force = GradingLimits(config=app.config)  # the course's, from the snapshot's config
+    seeds = list(seeds) if seeds is not None else reexecution_seeds.draw(
+        [expected.load(graded.expected_path) for graded in assignments.declared(source.parent, source.name)
+         if graded.kind == "steps"], in_force.reexecution(),
+        key=bytes.fromhex(snapshot["seed_key"]), submission=files_hash(files).encode())
+    app.config.ReexecuteSteps.seeds = seeds
     records = Records()
     app.log.addHandler(records)
     error = None
@@ -283,15 +287,16 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds, limits=
                            "messages": messages.get(name, [])}
     result = dict(status.to_json(), log=records.records, autograded=out, gradebook=rows, cells=cells,
                   seeds=seeds, error=error)
-    result["receipt"] = _receipt(submitted, autograded, result, status, receipt.limits(in_force))
+    result["receipt"] = _receipt(submitted, autograded, source, result, status, receipt.limits(in_force))
     return result
 
 
-def _receipt(submitted: Path, autograded: Path, result: dict, status: Status, limits_in_force: dict) -> dict:
+def _receipt(submitted: Path, autograded: Path, source: Path, result: dict, status: Status,
+             limits_in_force: dict) -> dict:
     """The grading receipt (:mod:`autograder.classrun.receipt`) of one graded submission."""
     cells = {k: {"score": v["score"], "max_score": v["max_score"], "verdict": v["verdict"]}
              for k, v in result["cells"].items()}
-    return receipt.build(submitted=submitted, autograded=autograded, seeds=result["seeds"],
+    return receipt.build(submitted=submitted, autograded=autograded, source=source, seeds=result["seeds"],
                          cells=cells, status=status.receipt(), limits_in_force=limits_in_force)
 
 

@@ -14,6 +14,7 @@ import json
 import math
 from datetime import datetime
 
+from ..notebook.limits import GradingLimits
 from . import status
 
 MAX_CHARS = 1 << 28        # the whole text (as the local pool's largest message)
@@ -151,13 +152,6 @@ def relative_path(value, where):
         _fail(where, "a relative path inside the folder", value)
 
 
-def scalar(value, where):
-    if value is not None and not isinstance(value, (bool, str)):
-        number()(value, where)
-    elif isinstance(value, str):
-        text(NAME)(value, where)
-
-
 def items(check, limit: int = ITEMS):
     def check_list(value, where):
         if not isinstance(value, list) or len(value) > limit:
@@ -218,7 +212,7 @@ RECEIPT = record(
     grader=record(code=hexdigest(), data=hexdigest()),
     environment=record(requirements_lock=hexdigest(optional=True), python=text(NAME), implementation=text(NAME)),
     seeds=SEEDS,
-    limits=record(reexecution=mapping(scalar), sandbox=text(NAME)),
+    limits=record(grading=record(**{name: number() for name in GradingLimits.names()}), sandbox=text(NAME)),
     status=record(status=STATUS, reason=text(NAME, optional=True), detail=text(TEXT, optional=True)),
     cells=mapping(record(score=number(optional=True), max_score=number(), verdict=VERDICT)))
 COMMON = dict(student=text(NAME), seconds=number(), status=STATUS, reason=text(NAME, optional=True),

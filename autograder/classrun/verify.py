@@ -48,9 +48,11 @@ def receipt_differences(course: Path, snapshot: dict, student: str, recorded: di
             found.append(f"submitted file {name} was added")
         elif now[name] != recorded["submitted"][name]:
             found.append(f"submitted file {name} changed (sha256 {now[name][:12]}, receipt {recorded['submitted'][name][:12]})")
-    grader = receipt.grader()
-    found += [f"grader {part} changed (autograder/*.{'py' if part == 'code' else 'json'})"
-              for part in ("code", "data") if grader[part] != recorded["grader"][part]]
+    grader = receipt.grader(course / snapshot["paths"]["source"])
+    what = {"code": "the grader's code changed (autograder/*.py)",
+            "data": "the assignment's declarations or derived expected values changed "
+                    "(source/<assignment>/*.grading.json, *.expected.json)"}
+    found += [what[part] for part in ("code", "data") if grader[part] != recorded["grader"][part]]
     env = receipt.environment()
     found += [f"environment changed: {key} {recorded['environment'].get(key)} -> {env[key]}"
               for key in sorted(env) if env[key] != recorded["environment"].get(key)]

@@ -166,6 +166,12 @@ def numpy_generator(got, c, name, seed):
             "seed (new numbers every run), or numbers already drawn from it in this step." % (name, call))
 
 
+def _other_dtype(value, want) -> bool:
+    """The same numbers in the same shape as ``want``, in an array of another dtype."""
+    return (value[0] == want[0] == "ndarray" and value[1][0] != want[1][0]
+            and value[1][1] == want[1][1] and _flat(value) == _flat(want))
+
+
 def _untouched(got, c, generator) -> bool:
     return got["names"].get(generator) == c["before_names"].get(generator)
 
@@ -181,6 +187,9 @@ def numpy_draws(got, c, name, generator, low, high, size):
     if value[0] != "ndarray":
         return "%s is %s, not the numpy array %s.integers returns; write %s." % (
             name, _described(value), generator, call)
+    if want and _other_dtype(value, want):
+        return ("%s holds the right numbers, but as an array of another dtype (%s): %s.integers gives "
+                "numpy's default integers; do not convert them." % (name, value[1][0], generator))
     items = _flat(value)
     if len(items) != size:
         held = "holds %d numbers" % len(items) if c["detail"] else "does not always hold %d numbers" % size
@@ -219,6 +228,10 @@ def numpy_split(got, c, order, test, train, generator, n, test_size):
     for name in (order, test, train):
         if names[name][0] != "ndarray":
             return ("%s is %s; keep numpy arrays: %s, then %s." % (name, _described(names[name]), shuffle, slices))
+    for name in (order, test, train):
+        if want.get(name) and _other_dtype(names[name], want[name]):
+            return ("%s holds the right indices, but as an array of another dtype (%s): keep the array "
+                    "%s.permutation gives, and slice it." % (name, names[name][1][0], generator))
     got_order, got_test, got_train = _flat(names[order]), _flat(names[test]), _flat(names[train])
     if sorted(got_order) != list(range(n)):
         return ("%s is not a shuffle of 0 to %d (each once). Common mistake: %s.choice(%d, %d) draws "
@@ -241,24 +254,33 @@ def numpy_split(got, c, order, test, train, generator, n, test_size):
                 % (c["task_seed"], generator, c["task_seed"], shuffle))
     if names[order] == want.get(order):
         return "%s is right, but the split is not %s." % (order, slices)
-    return ("your shuffle does not follow %s as step 2 left it: draw it with one call, %s, and "
-            "nothing else." % (generator, shuffle))
+    return ("your shuffle does not follow %s as the step before left it: draw it with one call, %s, "
+            "and nothing else." % (generator, shuffle))
+
+
+# A parameter is either REPORTED (the name of a variable the step must report: it is judged on
+# that name's value) or a whole number.
+REPORTED, WHOLE = "reported name", "whole number"
 
 
 @dataclass(frozen=True)
 class Kind:
-    """A check kind: its function and the parameters a declaration must give it."""
+    """A check kind: its function and the parameters a declaration must give it, each a
+    :data:`REPORTED` name or a :data:`WHOLE` number."""
 
     check: Callable
-    parameters: tuple
+    parameters: dict
+    judges_random_state: bool = False  # whether it reads the ``random`` state's fingerprint
 
 
 KINDS = {
-    "empty-list": Kind(empty_list, ("name",)),
-    "seeded-generator": Kind(seeded_generator, ("module", "seed")),
-    "scores": Kind(scores, ("name", "count", "low", "high")),
-    "printed": Kind(printed, ("name",)),
-    "numpy-generator": Kind(numpy_generator, ("name", "seed")),
-    "numpy-draws": Kind(numpy_draws, ("name", "generator", "low", "high", "size")),
-    "numpy-split": Kind(numpy_split, ("order", "test", "train", "generator", "n", "test_size")),
+    "empty-list": Kind(empty_list, {"name": REPORTED}),
+    "seeded-generator": Kind(seeded_generator, {"module": REPORTED, "seed": WHOLE}, judges_random_state=True),
+    "scores": Kind(scores, {"name": REPORTED, "count": WHOLE, "low": WHOLE, "high": WHOLE}),
+    "printed": Kind(printed, {"name": REPORTED}),
+    "numpy-generator": Kind(numpy_generator, {"name": REPORTED, "seed": WHOLE}),
+    "numpy-draws": Kind(numpy_draws, {"name": REPORTED, "generator": REPORTED, "low": WHOLE, "high": WHOLE,
+                                      "size": WHOLE}),
+    "numpy-split": Kind(numpy_split, {"order": REPORTED, "test": REPORTED, "train": REPORTED,
+                                      "generator": REPORTED, "n": WHOLE, "test_size": WHOLE}),
 }

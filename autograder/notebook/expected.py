@@ -11,12 +11,15 @@ derivation. At grade time :func:`references` computes the same for the secret se
 derived file is missing or stale.
 """
 import argparse
+import importlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
 from . import assignments
 from . import quiz, steps
+from .check_kinds import KINDS
 from .reexecute import Limits, run_tasks
 
 
@@ -54,6 +57,7 @@ def references(data: dict, seeds, limits: Limits = Limits(), python: str = sys.e
 def derive(graded: assignments.Graded, python: str = sys.executable) -> dict:
     """The derived data of one graded notebook (see the module's docstring)."""
     source = graded.source_notebook
+    checked(graded, derived=False)
     if graded.kind == "quiz":
         return {"about": "Quiz answer key, grader-side only. Derived from %s by python -m autograder "
                          "expected." % source.name, "questions": quiz.derive(source, graded.data)}
@@ -62,20 +66,32 @@ def derive(graded: assignments.Graded, python: str = sys.executable) -> dict:
     solutions = reference_solutions(source)
     data = {"declaration": raw, "reference": {step.id: solutions[step.id] for step in decl.steps},
             "seeds": [decl.task_seed]}
-    task = references(data, [decl.task_seed], python=python)[decl.task_seed]
-    data["outcomes"] = {step: found["outcome"] for step, found in task.items()}
+    probes = [decl.task_seed + 1, decl.task_seed + 2]
+    found = references(data, [decl.task_seed, *probes], python=python)
+    for n, step in enumerate(decl.steps):  # a step the seed does not reach is declared so, and is so
+        constant = all(_judged(step, found[seed][step.id]["outcome"]) == _judged(step, found[decl.task_seed][step.id]["outcome"])
+                       for seed in probes)
+        if constant != step.constant:
+            raise assignments.DeclarationError(
+                graded.path, f"steps[{n}] ({step.id}).constant",
+                "its reference outcome is the same under every seed, so the secret seeds cannot tell a "
+                "typed-in answer from a drawn one: make the run's seed reach it (a reseed in a step "
+                "before it) or declare \"constant\": true" if constant else
+                "declared constant, but its reference outcome depends on the seed")
+    data["outcomes"] = {step: outcome["outcome"] for step, outcome in found[decl.task_seed].items()}
     return data
 
 
-def checked(graded: assignments.Graded) -> None:
-    """Refuse (:class:`autograder.notebook.assignments.DeclarationError`, naming the file and the field) a
-    declaration that is malformed, names a cell its source notebook does not hold, or whose
-    derived file is missing or was derived from another declaration."""
+def checked(graded: assignments.Graded, derived: bool = True) -> None:
+    """Refuse (:class:`autograder.notebook.assignments.DeclarationError`, naming the file and the
+    field) a declaration that is malformed, names a module or factory this Python lacks, names a
+    cell its source notebook does not hold or leaves a graded cell of it undeclared, or (with
+    ``derived``) whose derived file is missing or was derived from another declaration."""
     try:
         if graded.kind == "quiz":
             quiz.declared(graded.data)
         else:
-            steps.declaration(graded.data)
+            _importable(steps.declaration(graded.data))
     except ValueError as error:
         field, _, problem = str(error).partition(": ")
         raise assignments.DeclarationError(graded.path, field, problem) from None
@@ -92,6 +108,13 @@ def checked(graded: assignments.Graded) -> None:
             if not cells.get(test, {}).get("grade"):
                 raise assignments.DeclarationError(graded.path, f"{_list(graded)}[{n}].tests",
                                                    f"{graded.source_notebook.name} has no graded test cell {test!r}")
+    undeclared = sorted(grade_id for grade_id, meta in cells.items() if meta.get("grade")
+                        and grade_id not in graded.tests)
+    if undeclared:
+        raise assignments.DeclarationError(graded.path, _list(graded), f"{graded.source_notebook.name}'s graded "
+                                           f"cells {undeclared} are in none of them: each must be judged")
+    if not derived:
+        return
     try:
         stored = load(graded.expected_path)
     except (OSError, ValueError):
@@ -100,6 +123,29 @@ def checked(graded: assignments.Graded) -> None:
     if graded.kind == "steps" and stored.get("declaration") != graded.data:
         raise assignments.DeclarationError(graded.path, "(derived)", f"{graded.expected_path.name} was derived from "
                                            f"another version of it: run `python -m autograder expected {graded.assignment}`")
+
+
+def _judged(step, outcome: dict) -> dict:
+    """What ``step``'s check kind can tell apart of an outcome."""
+    return {key: value for key, value in outcome.items()
+            if key != "generator" or KINDS[step.check["kind"]].judges_random_state}
+
+
+def _importable(decl) -> None:
+    """ValueError (``field: problem``) for a module or reseed factory of ``decl`` this Python lacks."""
+    for field, module in [("preload", name) for name in decl.preload] + [
+            (f"steps[{n}] ({step.id}).imports", name) for n, step in enumerate(decl.steps) for name in step.imports]:
+        if importlib.util.find_spec(module) is None:
+            raise ValueError(f"{field}: no module {module!r}")
+    for n, step in enumerate(decl.steps):
+        if step.reseed:
+            module, _, function = step.reseed[1].rpartition(".")
+            try:
+                factory = getattr(importlib.import_module(module), function)
+            except (ImportError, AttributeError):
+                factory = None
+            if not callable(factory):
+                raise ValueError(f"steps[{n}] ({step.id}).reseed.factory: no function {step.reseed[1]!r}")
 
 
 def _list(graded) -> str:
@@ -140,7 +186,11 @@ def run(args) -> int:
             print(f"error: {args.source / name} holds no *{assignments.DECLARATION}", file=sys.stderr)
             return 2
         for graded in declared:
-            text = dumps(derive(graded))
+            try:
+                text = dumps(derive(graded))
+            except assignments.DeclarationError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
             path = graded.expected_path
             if args.check:
                 same = path.exists() and path.read_text(encoding="utf-8") == text

@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .check_kinds import KINDS, state_hash
+from .check_kinds import KINDS, REPORTED, state_hash
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class Step:
     check: dict
     mistakes: tuple = ()  # (name, cell) pairs every grading run's secret seeds must fail
     reseed: tuple = ()    # (name, factory): bound to factory(seed) where this step runs before another
+    constant: bool = False  # its reference outcome is the same under every seed (declared, and checked)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def declaration(data: dict) -> Declaration:
     need(type(data["secret_seeds"]) is int and 1 <= data["secret_seeds"] <= 8, "secret_seeds",
          "must be a whole number from 1 to 8")
     need(type(data["steps"]) is list and data["steps"], "steps", "must be a non-empty list")
-    steps, seen = [], set()
+    steps, seen, declared_tests = [], set(), set()
     for n, raw in enumerate(data["steps"]):
         where = f"steps[{n}]"
         need(type(raw) is dict and type(raw.get("id")) is str and raw["id"], f"{where}.id", "missing")
@@ -85,9 +86,21 @@ def declaration(data: dict) -> Declaration:
         need(type(check) is dict, f"{where}.check", "missing")
         need(check.get("kind") in KINDS, f"{where}.check.kind",
              f"unknown check kind {check.get('kind')!r} (known: {', '.join(sorted(KINDS))})")
-        wanted = set(KINDS[check["kind"]].parameters)
-        need(set(check) - {"kind"} == wanted, f"{where}.check",
-             f"kind {check['kind']} takes exactly {sorted(wanted)}")
+        kind = KINDS[check["kind"]]
+        need(set(check) - {"kind"} == set(kind.parameters), f"{where}.check",
+             f"kind {check['kind']} takes exactly {sorted(kind.parameters)}")
+        reports = strings(raw.get("reports", []), f"{where}.reports")
+        for name, what in kind.parameters.items():
+            value = check[name]
+            if what == REPORTED:
+                need(type(value) is str and value in reports, f"{where}.check.{name}",
+                     f"must name a variable the step reports ({list(reports)}), not {value!r}")
+            else:
+                need(type(value) is int, f"{where}.check.{name}", f"must be a whole number, not {value!r}")
+        tests = strings(raw.get("tests"), f"{where}.tests")
+        twice = sorted(set(tests) & declared_tests)
+        need(not twice, f"{where}.tests", f"{twice} already belong to a step above")
+        declared_tests.update(tests)
         before = strings(raw.get("before", []), f"{where}.before")
         unknown = [s for s in before if s not in seen]
         need(not unknown, f"{where}.before", f"names {unknown}, not a step declared above it")
@@ -98,13 +111,15 @@ def declaration(data: dict) -> Declaration:
              f"{where}.mistakes", 'must be a list of {"name", "cell"}')
         reseed = raw.get("reseed")
         need(reseed is None or (type(reseed) is dict and set(reseed) == {"name", "factory"}
+                                and type(reseed["name"]) is str and reseed["name"].isidentifier()
                                 and type(reseed["factory"]) is str and "." in reseed["factory"]),
-             f"{where}.reseed", 'must be {"name": ..., "factory": "module.function"}')
-        steps.append(Step(raw["id"], raw.get("title", raw["id"]), strings(raw.get("tests"), f"{where}.tests"),
+             f"{where}.reseed", 'must be {"name": a Python name, "factory": "module.function"}')
+        need(type(raw.get("constant", False)) is bool, f"{where}.constant", "must be true or false")
+        steps.append(Step(raw["id"], raw.get("title", raw["id"]), tests,
                           before, strings(raw.get("imports", []), f"{where}.imports"),
-                          strings(raw.get("reports", []), f"{where}.reports"), dict(check),
+                          reports, dict(check),
                           tuple((m["name"], m["cell"]) for m in mistakes),
-                          (reseed["name"], reseed["factory"]) if reseed else ()))
+                          (reseed["name"], reseed["factory"]) if reseed else (), raw.get("constant", False)))
         seen.add(raw["id"])
     return Declaration(data["notebook"], data["task_seed"], data["secret_seeds"], tuple(steps),
                        strings(data.get("preload", []), "preload"))

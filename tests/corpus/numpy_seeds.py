@@ -161,6 +161,17 @@ VARIANTS = [
 
     # ------------------------------------------------------------ step 4 mistakes
     variant("print-train", {"step4": "print(train_idx)"}, {"test_step4": "print(test_idx)"}),
+    # Under seed 42 the three test indices are already in order: only a secret seed tells these
+    # apart, and the declaration names them as mistakes so that every run has one that does.
+    variant("print-sorted", {"step4": "print(np.sort(test_idx))"}, {"test_step4": "print(test_idx)"}),
+
+    # ------------------------------------------------------------ right numbers, wrong type
+    variant("scores-int32", {"step2": "scores = rng.integers(80, 101, size=5).astype(np.int32)"},
+            {"test_step2": "dtype"}),
+    variant("order-int32", {"step3": "order = rng.permutation(10).astype(np.int32)" + SPLIT},
+            {"test_step3": "dtype"}),
+    variant("test-sorted", {"step3": "order = rng.permutation(10)\ntest_idx = np.sort(order[:3])\n"
+                                     "train_idx = order[3:]"}, {"test_step3": "split"}),
     variant("bare-name", {"step4": "test_idx"}, {"test_step4": "print(test_idx)"}),
 ]
 
