@@ -8,6 +8,7 @@ import platform
 import random
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -78,3 +79,13 @@ def test_stored_values_agree_with_an_independent_random_computation():
 def test_every_other_cpython_derives_the_same_stream(version):
     print(f"deriving under {len(OTHERS)} other CPythons: {', '.join(sorted(OTHERS))}")
     assert expected.derive(GRADED, python=OTHERS[version]) == STORED
+
+
+def test_every_assignments_stored_values_match_a_fresh_derivation():
+    """`python -m autograder expected --check`: every graded notebook of every assignment (steps and
+    quiz keys) is what its declaration and source notebook derive now."""
+    run = subprocess.run([sys.executable, "-m", "autograder", "expected", "--check"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("is up to date") == sum(len(assignments.declared(ROOT / "source", name))
+                                                    for name in assignments.names(ROOT / "source")) >= 4

@@ -137,7 +137,7 @@ def test_failed_checks_show_their_teaching_message(graded):
     table = rows(graded["steps"]["x_mistakes"])
     assert "seeded with 7" in table["Step 2"][1]
     assert "holds 6 scores" in table["Step 3"][1]
-    assert "print the list itself" in table["Step 4"][1]
+    assert "print the value itself" in table["Step 4"][1]
     assert table["Step 1"][1] == "passed"
     blank = rows(graded["steps"]["x_blank"])
     assert all("not answered yet" in blank[f"Step {n}"][1] for n in range(1, 5))
