@@ -136,7 +136,7 @@ def test_a_step_no_seed_reaches_is_refused_when_derived(tmp_path):
     del data["steps"][0]["reseed"]
     path.write_text(json.dumps(data), encoding="utf-8")
     stored = (source / "numpy_seeds" / "numpy_seeds.expected.json").read_bytes()
-    run = subprocess.run([sys.executable, "-m", "autograder", "expected", "numpy_seeds", "--source", str(source)],
+    run = subprocess.run([sys.executable, "-m", "autograder", "expected", "numpy_seeds", "--course", str(tmp_path)],
                          env=env(), capture_output=True, text=True)
     assert run.returncode == 2, run.stdout + run.stderr
     assert f"{path}: steps[1] (step2).constant: its reference outcome is the same under every seed" in run.stderr

@@ -170,11 +170,11 @@ def main(argv=None) -> int:
 def add_arguments(parser) -> None:
     parser.add_argument("assignment", nargs="*", help="assignment ids (default: every assignment in source/)")
     parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 on a difference")
-    parser.add_argument("--source", type=Path, default=Path("source"),
-                        help="the course's source folder (default: ./source)")
+    parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: .)")
 
 
 def run(args) -> int:
+    args.source = args.course / "source"
     names = args.assignment or assignments.names(args.source)
     if not names:
         print(f"error: no assignment with a *{assignments.DECLARATION} under {args.source}", file=sys.stderr)
