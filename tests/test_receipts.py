@@ -72,7 +72,8 @@ def test_a_receipt_records_what_the_points_rest_on(graded):
         assert rec["submitted"] == {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                                     for p in submitted.iterdir() if p.is_file()}
         assert rec["environment"]["requirements_lock"] == lock
-        assert rec["grader"] == receipt.grader(course / "source" / ASSIGNMENT) and rec["commit"]
+        assert rec["grader"] == receipt.grader(course / "source" / ASSIGNMENT)
+        assert rec["commit"] == receipt.commit(course)  # the course's checkout (this copy is in none)
         assert rec["seeds"][0] == 42 and len(rec["seeds"]) == len(set(rec["seeds"])) >= 3
         assert rec["limits"]["grading"]["reexecution_seconds"] > 0
         assert {"test_step1", "test_step4"} <= set(rec["cells"])

@@ -65,14 +65,15 @@ def environment() -> dict:
             "python": platform.python_version(), "implementation": platform.python_implementation()}
 
 
-def commit() -> str:
-    """The course repository's commit (``+dirty`` when tracked files differ), or None."""
+def commit(course: Path) -> str:
+    """The commit of the git checkout holding ``course`` (``+dirty`` when tracked files differ),
+    or None when it is in none."""
     try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+        head = subprocess.run(["git", "-C", str(course), "rev-parse", "HEAD"], capture_output=True,
                               text=True, timeout=30)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(course), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -87,8 +88,8 @@ def limits(in_force) -> dict:
     return {"grading": in_force.in_force(), "sandbox": modes.detect().name}
 
 
-def build(*, submitted: Path, autograded: Path, source: Path, seeds: list, cells: dict, status: dict,
-          limits_in_force: dict) -> dict:
+def build(*, submitted: Path, autograded: Path, source: Path, commit: str, seeds: list, cells: dict,
+          status: dict, limits_in_force: dict) -> dict:
     """The receipt of one graded submission (plain data). ``source``: the assignment's source
     folder as graded; ``cells``: ``{grade_id: {"score", "max_score", "verdict"}}``; ``status``:
     ``{"status", "reason", "detail"}``; ``limits_in_force``: :func:`limits` of the grading."""
@@ -96,7 +97,7 @@ def build(*, submitted: Path, autograded: Path, source: Path, seeds: list, cells
         "version": VERSION,
         "submitted": files(submitted),
         "autograded": {name: digest for name, digest in files(autograded).items() if name != NAME},
-        "commit": commit(),
+        "commit": commit,
         "grader": grader(source),
         "environment": environment(),
         "seeds": [int(s) for s in seeds],

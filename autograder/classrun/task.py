@@ -134,6 +134,7 @@ def snapshot(course: Path, assignment: str, app=None, overrides: dict = None) ->
                   "source": relative(app, "source", ".", assignment)},
         "grader": grader_hash(extra),
         "seed_key": reexecution_seeds.course_key(course / reexecution_seeds.KEY_FILE).hex(),
+        "commit": receipt.commit(course),
     }
 
 
@@ -287,16 +288,17 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds, limits=
                            "messages": messages.get(name, [])}
     result = dict(status.to_json(), log=records.records, autograded=out, gradebook=rows, cells=cells,
                   seeds=seeds, error=error)
-    result["receipt"] = _receipt(submitted, autograded, source, result, status, receipt.limits(in_force))
+    result["receipt"] = _receipt(submitted, autograded, source, snapshot["commit"], result, status,
+                                 receipt.limits(in_force))
     return result
 
 
-def _receipt(submitted: Path, autograded: Path, source: Path, result: dict, status: Status,
+def _receipt(submitted: Path, autograded: Path, source: Path, commit: str, result: dict, status: Status,
              limits_in_force: dict) -> dict:
     """The grading receipt (:mod:`autograder.classrun.receipt`) of one graded submission."""
     cells = {k: {"score": v["score"], "max_score": v["max_score"], "verdict": v["verdict"]}
              for k, v in result["cells"].items()}
-    return receipt.build(submitted=submitted, autograded=autograded, source=source, seeds=result["seeds"],
+    return receipt.build(submitted=submitted, autograded=autograded, source=source, commit=commit, seeds=result["seeds"],
                          cells=cells, status=status.receipt(), limits_in_force=limits_in_force)
 
 
