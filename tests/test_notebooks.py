@@ -13,7 +13,7 @@ from nbconvert.filters import strip_ansi
 from nbformat.v4 import new_code_cell
 
 from autograder.course import kit
-from autograder.notebook import expected
+from autograder.notebook import assignments, expected
 from corpus import reproducibility
 from support import EXPECTED, QUIZ_KEY, ASSIGNMENT, ROOT, fill, nbgrader
 
@@ -36,9 +36,13 @@ def files(folder: Path) -> dict:
             if p.is_file() and "__pycache__" not in p.parts}
 
 
-def test_release_is_exactly_what_generate_assignment_makes(course_template):
-    generated = files(course_template / "release" / ASSIGNMENT)
-    committed = files(ROOT / "release" / ASSIGNMENT)
+@pytest.mark.parametrize("assignment", assignments.names(ROOT / "source"))
+def test_release_is_exactly_what_generate_assignment_makes(course_template, tmp_path, assignment):
+    course = shutil.copytree(course_template, tmp_path / "course")
+    if assignment != ASSIGNMENT:  # the template releases the first one only
+        nbgrader(course, "generate_assignment", assignment, "--force")
+    generated = files(course / "release" / assignment)
+    committed = files(ROOT / "release" / assignment)
     assert sorted(committed) == sorted(generated)
     stale = [str(name) for name in generated if committed[name] != generated[name]]
     assert not stale, f"release/ is stale, run `python -m autograder release`: {stale}"

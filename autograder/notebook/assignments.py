@@ -69,6 +69,14 @@ class Graded:
         return next(part["id"] for part in self.parts if grade_id in part["tests"])
 
 
+def source_folder(config) -> Path:
+    """The course's source/ folder as nbgrader's configuration ``config`` names it
+    (``CourseDirectory.root`` and ``source_directory``)."""
+    from nbgrader.coursedir import CourseDirectory
+    coursedir = CourseDirectory(config=config)
+    return Path(coursedir.root) / coursedir.source_directory
+
+
 def names(source: Path) -> list:
     """The assignments under ``source`` (the course's source/ folder): folders holding at least
     one declaration."""

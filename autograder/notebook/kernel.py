@@ -30,7 +30,6 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute
-from nbgrader.coursedir import CourseDirectory
 from traitlets import Bool, DottedObjectName, Enum, Integer, Type
 import zmq
 
@@ -326,9 +325,8 @@ class SandboxedExecute(CapOutput, GuardedExecute):
         info = (resources or {}).get("nbgrader", {})
         if self.run_every_notebook or not ids or "assignment" not in info:
             return False
-        coursedir = CourseDirectory(config=self.config)
         declared = {graded.notebook: graded.tests for graded in
-                    assignments.declared(Path(coursedir.root) / coursedir.source_directory, info["assignment"])}
+                    assignments.declared(assignments.source_folder(self.config), info["assignment"])}
         return set(ids) <= set(declared.get(info.get("notebook"), ()))
 
     def preprocess(self, nb, resources=None, km=None):

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from nbformat.v4 import new_code_cell
 from nbgrader.api import MissingEntry
-from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
 from traitlets import Int, List, Unicode
 
@@ -79,9 +78,7 @@ class ReexecuteSteps(NbGraderPreprocessor):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        coursedir = CourseDirectory(config=self.config)
-        source = Path(coursedir.root) / coursedir.source_directory
-        self.notebooks = assignments.derived(source, "steps", _load)  # (assignment, notebook) -> data
+        self.notebooks = assignments.derived(assignments.source_folder(self.config), "steps", _load)  # (assignment, notebook) -> data
 
     def preprocess(self, nb, resources):
         data = assignments.found(self.notebooks, resources)

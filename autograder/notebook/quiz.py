@@ -17,7 +17,6 @@ import json
 import re
 from pathlib import Path
 
-from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from . import assignments
@@ -124,8 +123,7 @@ class GradeQuiz(NbGraderPreprocessor):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        coursedir = CourseDirectory(config=self.config)
-        self.quizzes = assignments.derived(Path(coursedir.root) / coursedir.source_directory, "quiz", _key)
+        self.quizzes = assignments.derived(assignments.source_folder(self.config), "quiz", _key)
 
     def preprocess(self, nb, resources):
         found = assignments.found(self.quizzes, resources)
