@@ -1,11 +1,11 @@
-"""The grader's layout: three parts, imports pointing one way (notebook <- classrun <- course)."""
+"""The grader's layout: four parts, imports pointing one way (notebook <- classrun <- course <- hub)."""
 import ast
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "autograder"
-PARTS = ("notebook", "classrun", "course")  # each may import only the parts before it
+PARTS = ("notebook", "classrun", "course", "hub")  # each may import only the parts before it
 MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
 
 
