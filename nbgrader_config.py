@@ -8,6 +8,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
 
 from autograder.classrun.database import from_environment
 from autograder.classrun.export import StatusCsvExport
+from autograder.hub.formgrader import CourseFeedbackExporter
 from autograder.notebook.kernel import SandboxedExecute
 from autograder.course.lms import CanvasCollector
 from autograder.notebook.preprocessors import ClearTags, OverwriteCellsQuietly, ReexecuteSteps
@@ -59,3 +60,9 @@ c.ExportApp.plugin_class = StatusCsvExport
 # student ids (lms/roster.csv), released notebook names only.
 c.ZipCollectApp.collector_plugin = CanvasCollector
 c.ZipCollectApp.strict = True
+
+# Feedback (docs/exchange.md): `nbgrader generate_feedback` and formgrader's "Generate Feedback"
+# write the course's safe pages (autograder/course/feedback.py: points and failed-check messages),
+# never nbgrader's, which show every test cell, hidden ones included.
+c.GenerateFeedback.exporter_class = CourseFeedbackExporter
+c.GenerateFeedback.preprocessors = []
