@@ -1,0 +1,41 @@
+"""nbgrader's submit, leaving each submission to its student and the course's grader alone.
+
+nbgrader 0.9.6 makes every submission folder in ``<exchange>/<course>/inbound`` mode 0777 (so that
+the instructor can delete it): whoever learns its name can rename, replace or add files in it, e.g.
+hand in a 0-point notebook as someone else's. :class:`PrivateSubmit` gives the submission's folders
+mode 0770 and its files 0640: the student's, readable (and movable, deletable) by the group of
+``inbound``, nothing for anyone else. That group is the grader's: nbgrader's
+``release_assignment``, run by the grader account, makes ``inbound`` setgid (2733), so everything
+submitted into it belongs to the grader's group. A submit into an ``inbound`` that is not setgid
+is refused with a message for the instructor (the grader could not read it).
+
+Enabled by ``c.ExchangeFactory.submit = "private_submit.PrivateSubmit"`` in the students' nbgrader
+config (hub/student/nbgrader_config.json, lab/exchange/nbgrader_config.py). Stands alone: the
+students' servers hold nbgrader, no course code.
+"""
+import os
+import stat
+
+from nbgrader.exchange.default.submit import ExchangeSubmit
+
+DIR_MODE = 0o770
+FILE_MODE = 0o640
+
+
+class PrivateSubmit(ExchangeSubmit):
+    """``nbgrader submit`` whose submission only its student and the grader's group can touch."""
+
+    def init_dest(self):
+        super().init_dest()
+        if not os.stat(self.inbound_path).st_mode & stat.S_ISGID:
+            self.fail("The exchange's inbound folder {} is not set up for submissions (it must be "
+                      "setgid to the grader's group, as `nbgrader release_assignment` makes it); "
+                      "nothing was submitted: tell your instructor.".format(self.inbound_path))
+
+    def set_perms(self, dest, fileperms, dirperms):
+        super().set_perms(dest, FILE_MODE, DIR_MODE)
+
+    def copy_files(self):
+        super().copy_files()
+        # nbgrader ends with chmod 0777 on the submission folder itself: undo it.
+        os.chmod(os.path.join(self.inbound_path, self.assignment_filename), DIR_MODE)
