@@ -15,6 +15,7 @@ import string
 import subprocess
 import sysconfig
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,17 @@ def students_python(base: Path) -> Path:
     return venv / "bin" / "python"
 
 
+def shadow_tool(cmd: list, check: bool = True) -> None:
+    """useradd/userdel/groupdel, again while another process holds /etc/passwd's lock."""
+    for attempt in range(50):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode == 0 or "lock" not in proc.stderr:
+            break
+        time.sleep(0.2)
+    if check and proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr}")
+
+
 class Accounts:
     """Unix users ``cr<6 random>-<role>``, each with its own group and a home under ``base``."""
 
@@ -60,20 +72,20 @@ class Accounts:
         home = self.base / "home" / name
         home.parent.mkdir(exist_ok=True)
         self.made.append(name)
-        subprocess.run(["useradd", "--user-group", "--no-create-home", "--home-dir", str(home),
-                        "--shell", "/usr/sbin/nologin", name], check=True)
+        shadow_tool(["useradd", "--user-group", "--no-create-home", "--home-dir", str(home),
+                     "--shell", "/usr/sbin/nologin", name])
         home.mkdir(mode=0o700)
         shutil.chown(home, name, name)
         return name
 
     def remove(self) -> None:
         for name in self.made:
-            subprocess.run(["userdel", name], check=False, capture_output=True)
+            shadow_tool(["userdel", name], check=False)
             try:
                 grp.getgrnam(name)
-                subprocess.run(["groupdel", name], check=False, capture_output=True)
             except KeyError:
-                pass
+                continue
+            shadow_tool(["groupdel", name], check=False)
 
     def home(self, name: str) -> Path:
         return self.base / "home" / name

@@ -3,11 +3,13 @@
 nbgrader 0.9.6 makes every submission folder in ``<exchange>/<course>/inbound`` mode 0777 (so that
 the instructor can delete it): whoever learns its name can rename, replace or add files in it, e.g.
 hand in a 0-point notebook as someone else's. :class:`PrivateSubmit` gives the submission's folders
-mode 0770 and its files 0640: the student's, readable (and movable, deletable) by the group of
-``inbound``, nothing for anyone else. That group is the grader's: nbgrader's
-``release_assignment``, run by the grader account, makes ``inbound`` setgid (2733), so everything
-submitted into it belongs to the grader's group. A submit into an ``inbound`` that is not setgid
-is refused with a message for the instructor (the grader could not read it).
+mode 0770 (its files keep nbgrader's 0644): the student's and their group's, nothing for anyone
+else, who cannot even reach the files. The folders' group is the grader's: nbgrader's
+``release_assignment``, run by the grader account, makes ``inbound`` setgid (2733), so the folders
+made in it belong to the grader's group, which can read, move and delete them. (Files written
+after copying, ``timestamp.txt`` and ``submission_secret.txt``, get the student's own group:
+copying resets the folder's setgid bit; the grader reads them as "other".) A submit into an
+``inbound`` that is not setgid is refused with a message for the instructor.
 
 Enabled by ``c.ExchangeFactory.submit = "private_submit.PrivateSubmit"`` in the students' nbgrader
 config (hub/student/nbgrader_config.json, lab/exchange/nbgrader_config.py). Stands alone: the
@@ -19,7 +21,7 @@ import stat
 from nbgrader.exchange.default.submit import ExchangeSubmit
 
 DIR_MODE = 0o770
-FILE_MODE = 0o640
+FILE_MODE = 0o644
 
 
 class PrivateSubmit(ExchangeSubmit):
