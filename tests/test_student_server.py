@@ -84,7 +84,7 @@ class Server:
                 self.proc.wait()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def setup(course_template):
     require_root()
     base = shared_dir("student-server-")
@@ -180,3 +180,64 @@ def test_the_helpers_import_no_course_code():
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not [n for n in names if n.split(".")[0] == "autograder"], module
+
+
+@pytest.mark.browser
+def test_the_assignments_panel_shows_each_failure(setup):
+    """Chromium: Fetch, Submit and Fetch Feedback each fail once (exchange denied) and the student
+    sees why: the lists' error line for a fetch, nbgrader's error dialog for a submit. Screenshots
+    in artifacts/student-server/."""
+    from playwright.sync_api import expect, sync_playwright
+
+    server, exchange = setup["server"](), setup["exchange"]
+    shots = ROOT / "artifacts" / "student-server"
+    shots.mkdir(parents=True, exist_ok=True)
+    released_error = "#released_assignments_list_error"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.route("**/*", lambda route: route.continue_()
+                       if route.request.url.startswith(f"http://127.0.0.1:{server.port}/") else route.abort())
+            page.goto(f"http://127.0.0.1:{server.port}/lab?token={server.token}")
+            page.wait_for_selector("#jp-main-dock-panel", timeout=60000)
+            page.locator('#jp-menu-panel .lm-MenuBar-itemLabel:text("Nbgrader")').click()
+            page.locator('#jp-mainmenu-nbgrader li[data-command="nbgrader:open-assignment-list"]').click()
+            released = page.locator("#released_assignments_list > .list_item")
+            expect(released).to_have_count(1, timeout=30000)
+
+            with Denied(exchange / "outbound" / ASSIGNMENT, 0o700):
+                released.first.locator(".item_status button").click()
+                expect(page.locator(released_error)).to_contain_text(
+                    f"Could not fetch '{ASSIGNMENT}': You don't have read permissions", timeout=30000)
+            page.screenshot(path=str(shots / "1-fetch-failed.png"))
+
+            page.locator("#refresh_assignments_list").click()
+            expect(released).to_have_count(1, timeout=30000)
+            released.first.locator(".item_status button").click()
+            fetched = page.locator("#fetched_assignments_list > .list_item")
+            expect(fetched).to_have_count(1, timeout=30000)
+
+            with Denied(exchange / "inbound", 0o2700):
+                fetched.first.locator('.item_status button:text("Submit")').click()
+                dialog = page.locator(".nbgrader-ErrorDialog")
+                expect(dialog).to_contain_text("Assignment not submitted", timeout=30000)
+                expect(dialog).to_contain_text(f"Could not submit '{ASSIGNMENT}': You don't have write permissions")
+            page.screenshot(path=str(shots / "2-submit-failed.png"))
+            dialog.locator("button:has-text('Ok')").click()
+
+            fetched.first.locator('.item_status button:text("Submit")').click()
+            submitted = page.locator("#submitted_assignments_list > .list_item")
+            expect(submitted).to_have_count(1, timeout=30000)
+
+            (exchange / "feedback").mkdir(mode=0o700, exist_ok=True)
+            (exchange / "feedback").chmod(0o700)
+            submitted.first.locator('.item_status button:text("Fetch Feedback")').click()
+            expect(page.locator("#submitted_assignments_list_error")).to_contain_text(
+                f"Could not fetch the feedback of '{ASSIGNMENT}': You don't have execute permissions",
+                timeout=30000)
+            page.screenshot(path=str(shots / "3-fetch-feedback-failed.png"))
+        finally:
+            browser.close()
