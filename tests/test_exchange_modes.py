@@ -1,8 +1,8 @@
 """Who can touch a submission in nbgrader's exchange, with real unix accounts: a grader, students A
 and B. nbgrader's own submit leaves A's submission folder mode 0777 in an ``inbound`` without
 sticky bit: B cannot list ``inbound``, but knowing the name B renames A's files and A's whole
-submission. With the students' configuration (hub/student/python/private_submit.py) and ``inbound``
-as the grader keeps it (3733: setgid, sticky, write-only for others): B can neither list, read,
+submission, and moves the whole course folder aside in an exchange root of mode 0777. With the students' configuration (hub/student/python/private_submit.py) and ``inbound``
+as the grader keeps it (3733: setgid, sticky, write-only for others), the exchange root 1777: B can neither list, read,
 rename, change nor add to A's submission, nor touch A's released feedback; A submits again; the
 grader collects, and can move a submission out of ``inbound`` (which a 0755 folder would forbid)."""
 import errno
@@ -116,6 +116,11 @@ def test_nbgrader_s_own_submit_lets_another_student_rename_a_submission(accounts
                      add=("write", submission / "extra.ipynb"),
                      rename_submission=("rename", submission, ex.exchange / "inbound" / "hijacked"))
     assert found == {"rename_file": "ok", "add": "ok", "rename_submission": "ok"}
+    # nbgrader's release makes a missing exchange root 0777, no sticky bit: B can move the whole
+    # course folder aside (and put a folder of their own in its place).
+    ex.root.chmod(0o777)
+    aside = ex.root / "aside"
+    assert ex.probe(ex.b, move_course=("rename", ex.exchange, aside)) == {"move_course": "ok"}
 
 
 def test_students_config_keeps_a_submission_to_its_student_and_the_grader(accounts, course_template):
@@ -136,10 +141,11 @@ def test_students_config_keeps_a_submission_to_its_student_and_the_grader(accoun
                      add=("write", first / "extra.ipynb"),
                      rename_file=("rename", first / NOTEBOOK, first / "mine.ipynb"),
                      rename_submission=("rename", first, target),
-                     delete=("rmdir", first), chmod=("chmod", first, "777"))
+                     delete=("rmdir", first), chmod=("chmod", first, "777"),
+                     move_course=("rename", ex.exchange, ex.root / "aside"))
     assert found == {"list": "EACCES", "list_submission": "EACCES", "read": "EACCES", "change": "EACCES",
                      "add": "EACCES", "rename_file": "EACCES", "rename_submission": "EPERM",
-                     "delete": "EPERM", "chmod": "EPERM"}, found
+                     "delete": "EPERM", "chmod": "EPERM", "move_course": "EPERM"}, found
 
     # A submits again; B's own submission works too and lands beside, not over, A's.
     second = ex.submit(ex.a)
