@@ -71,14 +71,15 @@ def test_two_builds_are_the_same_bytes(kit_zip, tmp_path):
 def test_the_kit_holds_the_student_files_and_nothing_else(kit_zip):
     files = unzipped(kit_zip)
     expected = {name: (REPO / "kit" / name).read_bytes() for name in ("README.md", "requirements.txt", "start-lab.sh")}
-    for pattern in ("lab/**/*", "release/**/*", "notebooks/*.ipynb"):
+    for pattern in ("lab/**/*", "release/**/*", "notebooks/*.ipynb", "hub/student/python/**/*"):
         expected.update({p.relative_to(REPO).as_posix(): p.read_bytes() for p in REPO.glob(pattern)
                          if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts})
     assert sorted(files) == sorted(expected)
     assert files == expected
     for needed in ("release/reproducibility/reproducibility.ipynb", "release/reproducibility/quiz.ipynb",
                    "release/reproducibility/practice.py", "lab/run-lab.sh", "lab/jupyter_server_config.json",
-                   "lab/labconfig/page_config.json"):
+                   "lab/labconfig/page_config.json", "hub/student/python/assignment_list_errors.py",
+                   "hub/student/python/private_submit.py"):
         assert needed in files
 
 

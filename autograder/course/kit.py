@@ -5,6 +5,7 @@
 
     README.md, requirements.txt, start-lab.sh   from kit/ (students' README, pins, one-command start)
     lab/                                        the students' JupyterLab launcher and configuration
+    hub/student/python/                         its server helpers (Assignment List errors, private submit)
     release/<assignment>/                       every assignment, released: its notebooks and helpers
     notebooks/*.ipynb                           the lessons
 
@@ -90,7 +91,7 @@ def kit_files(root: Path = ROOT) -> dict[str, bytes]:
     """{path inside the kit: content} for every file the kit holds (every released assignment)."""
     files = {name: (TEMPLATE / name).read_bytes()
              for name in ("README.md", "requirements.txt", "start-lab.sh")}
-    for folder in ("lab", "release"):
+    for folder in ("lab", "release", "hub/student/python"):
         for path in _files_under(root / folder):
             files[path.relative_to(root).as_posix()] = path.read_bytes()
     for path in _files_under(root / "notebooks", "*.ipynb"):
