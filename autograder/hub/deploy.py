@@ -220,6 +220,26 @@ def as_grader(grader: pwd.struct_passwd, settings: dict) -> dict:
             "cwd": root / "course", "umask": 0o077}
 
 
+def ensure_exchange(exchange: Path, course_id: str, grader: pwd.struct_passwd) -> None:
+    """The exchange root: root's, mode 1777 (students' nbgrader insists on writing there; the
+    sticky bit keeps them from renaming what is not theirs), and the course's folder in it the
+    grader's, 0755, refused when someone else made it."""
+    exchange.mkdir(parents=True, exist_ok=True)
+    os.chown(exchange, 0, 0)
+    exchange.chmod(0o1777)
+    course = exchange / course_id
+    try:
+        course.mkdir()
+        os.chown(course, grader.pw_uid, grader.pw_gid)
+        course.chmod(0o755)
+    except FileExistsError:
+        st = course.lstat()
+        if not course.is_dir() or course.is_symlink() or st.st_uid != grader.pw_uid:
+            raise checks.Refused(f"{course} is not a folder of the grader account {grader.pw_name} "
+                                 f"(owner uid {st.st_uid}): someone else made it. Move it away "
+                                 "(it may be a student's forgery) and run make hub again.") from None
+
+
 def release_all(grader: pwd.struct_passwd, settings: dict, course_id: str) -> list:
     """Release every assignment of the deployed course's release/ into the exchange as the grader
     (re-released only when its files differ from what the exchange holds). Returns those released."""
@@ -302,12 +322,9 @@ def deploy(checkout: Path) -> dict:
                                pinned(lock, "jupyterhub")])
     student_config(checkout, env / "etc" / "jupyter", env / "python")
 
-    exchange = Path(hub.exchange)
-    exchange.mkdir(parents=True, exist_ok=True)
-    os.chown(exchange, grader.pw_uid, grader.pw_gid)
-    exchange.chmod(0o755)
+    ensure_exchange(Path(hub.exchange), course_id, grader)
     released = release_all(grader, settings, course_id)
-    log.info("released into %s: %s", exchange, ", ".join(released) or "nothing new")
+    log.info("released into %s: %s", hub.exchange, ", ".join(released) or "nothing new")
 
     proxy = install_proxy(checkout, state / "proxy")
     token = state / "proxy_auth_token"
