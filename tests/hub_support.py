@@ -56,6 +56,7 @@ def add_user(name: str, password: str, group: str = None, home: Path = None) -> 
     """A unix user with a password (chpasswd), home made by ``useradd -m`` (Debian: 0755)."""
     command = ["useradd", "--create-home", "--shell", "/bin/bash"]
     if home:
+        home.parent.mkdir(mode=0o755, exist_ok=True)
         command += ["--home-dir", str(home)]
     if group:
         command += ["--groups", group]
@@ -86,6 +87,7 @@ class Hub:
         self.log_path = log
         self.log = open(log, "wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "VIRTUAL_ENV"))}
+        self.started = time.monotonic()
         self.proc = subprocess.Popen(["make", "hub"], cwd=clone, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True, env=env)
 
@@ -99,6 +101,7 @@ class Hub:
             if self.proc.poll() is not None:
                 raise AssertionError(f"make hub exited {self.proc.returncode}:\n{self.text()[-6000:]}")
             if re.search(r"JupyterHub is now running", self.text()):
+                print(f"make hub: the hub answered {time.monotonic() - self.started:.0f} s after the start")
                 return
             time.sleep(1)
         raise AssertionError(f"make hub not up after {timeout} s:\n{self.text()[-6000:]}")

@@ -6,6 +6,7 @@ them: :func:`autograder.notebook.sandbox.cgroup._cgroup_places`) bounds the memo
 of the server and every kernel it starts together. The server runs from the students' environment
 (``CourseHub.student_env``), which holds no course files.
 """
+import asyncio
 import os
 import pwd
 from pathlib import Path
@@ -91,9 +92,13 @@ class CourseSpawner(LocalProcessSpawner):
     async def stop(self, now=False):
         await super().stop(now=now)
         for folder in self.cgroup_folders().values():     # kernels left behind, then the cgroup
-            if folder.is_dir():
+            for attempt in range(50):
+                if not folder.is_dir():
+                    break
                 processes.kill_members(folder / "cgroup.procs")
                 try:
                     folder.rmdir()
-                except OSError as exc:
-                    self.log.warning("cgroup %s not removed: %s", folder, exc)
+                except OSError as exc:          # killed members take a moment to leave
+                    if attempt == 49:
+                        self.log.warning("cgroup %s not removed: %s", folder, exc)
+                    await asyncio.sleep(0.1)
