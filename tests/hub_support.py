@@ -115,3 +115,15 @@ class Hub:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         self.log.close()
+
+
+def server_memory(cgroup: Path, version: int) -> str:
+    """The memory of one student's server tree, as the cgroup counts it (what its limit applies
+    to) and as the PSS of its processes (shared pages split among those sharing them)."""
+    usage = int((cgroup / ("memory.current" if version == 2 else "memory.usage_in_bytes")).read_text())
+    pss = 0
+    for pid in (cgroup / "cgroup.procs").read_text().split():
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                pss += int(line.split()[1]) << 10
+    return f"cgroup {usage / 2**20:.0f} MiB, PSS {pss / 2**20:.0f} MiB"
