@@ -14,7 +14,7 @@ export TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR := 1
 # The course's assignments: the folders of source/ that hold a declaration (docs/assignments.md).
 ASSIGNMENTS := $(sort $(patsubst source/%/,%,$(dir $(wildcard source/*/*.grading.json))))
 
-.PHONY: venv demo test test-fast release expected lab feedback dashboard bench student-kit lock clean
+.PHONY: venv demo test test-fast release expected lab feedback dashboard bench student-kit lock clean hub
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,3 +72,8 @@ expected: venv
 
 clean:
 	rm -rf submitted autograded feedback exports gradebook.db .secret_seeds.key artifacts demo-course
+
+## As root: serve the course to a class on a JupyterHub (docs/hub.md): deploy it (grader account,
+## course, venvs, exchange, proxy; quick when nothing changed), then run the hub in the foreground.
+hub: venv
+	$(BIN)/python -m autograder hub

@@ -1,6 +1,6 @@
 """``python -m autograder COMMAND``: every instructor command, each with ``--help``.
 
-demo, release, grade, verify, feedback, dashboard, lms, kit, expected, dask-certs.
+demo, release, grade, verify, feedback, dashboard, lms, kit, expected, dask-certs, hub.
 """
 import argparse
 import sys
@@ -12,6 +12,7 @@ try:
     from .course import dashboard, demo, feedback, kit, lms
     from .classrun import dask_security, grade, verify
     from .notebook import expected
+    from .hub import deploy
 except ModuleNotFoundError as missing:  # a Python without the course's packages
     sys.exit(f"error: the package {missing.name!r} is not installed in this Python ({sys.executable}).\n"
              "The course's packages live in .venv/: run `make venv` at the course root, then "
@@ -42,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
                         "and the source notebook (source/<assignment>/*.expected.json)", expected.add_arguments)
     command("dask-certs", "the Dask cluster's TLS certificates: a CA, the scheduler's, the workers', "
                           "the coordinator's", dask_security.add_arguments)
+    command("hub", "as root: deploy the course for a class and run its JupyterHub in the foreground "
+                   "(docs/hub.md)", deploy.add_arguments)
     return top
 
 
@@ -53,7 +56,7 @@ def main(argv=None) -> int:
         demo.release_all()
         return 0
     run = {"grade": grade.run, "verify": verify.run, "feedback": feedback.run, "dashboard": dashboard.run,
-           "lms": lms.run, "kit": kit.run, "expected": expected.run, "dask-certs": dask_security.run}
+           "lms": lms.run, "kit": kit.run, "expected": expected.run, "dask-certs": dask_security.run, "hub": deploy.main}
     return run[args.command](args)
 
 

@@ -1,7 +1,9 @@
 """Every knob of the course's hub, in one place: ``c.CourseHub.<trait>`` in the course's
 ``nbgrader_config.py`` (read by ``make hub``, the hub's configuration and the grading service)."""
+from pathlib import Path
+
 from traitlets import Dict, Float, Integer, Unicode
-from traitlets.config import Configurable
+from traitlets.config import Config, Configurable, PyFileConfigLoader
 
 
 class CourseHub(Configurable):
@@ -11,6 +13,9 @@ class CourseHub(Configurable):
     ip = Unicode("127.0.0.1", help="Address the hub's public proxy listens on (every other "
                                    "listener stays on loopback).").tag(config=True)
     port = Integer(8000, help="Port of the hub's public proxy.").tag(config=True)
+    hub_port = Integer(8081, help="Port of the hub itself (its API, on 127.0.0.1).").tag(config=True)
+    proxy_api_port = Integer(8001, help="Port of the proxy's REST API (on 127.0.0.1).").tag(config=True)
+    formgrader_port = Integer(8082, help="Port of the formgrader service (on 127.0.0.1).").tag(config=True)
 
     # -- who -------------------------------------------------------------------------------------
     student_group = Unicode("course-students", help="Unix group whose members log in as "
@@ -49,3 +54,19 @@ class CourseHub(Configurable):
                         help="{assignment: ISO 8601 time} after which quiz scores are shown in "
                              "feedback on submit; before it (or with no entry) only the "
                              "instructor's release shows them.").tag(config=True)
+
+
+def course_config(course: Path) -> Config:
+    """The traitlets config of the course's ``nbgrader_config.py`` in folder ``course``."""
+    return PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+
+
+def load(course: Path) -> tuple:
+    """``(CourseHub, course id)`` as the course's ``nbgrader_config.py`` in folder ``course`` sets them."""
+    config = course_config(course)
+    return CourseHub(config=config), config.CourseDirectory.get("course_id", "")
+
+
+def as_dict(hub: CourseHub) -> dict:
+    """Every trait's value, for the hub's generated settings file (JSON)."""
+    return {name: getattr(hub, name) for name in hub.trait_names(config=True)}
