@@ -181,8 +181,8 @@ def test_forged_and_hostile_entries_are_quarantined_never_graded(klass):
 
 @service
 def test_sigkill_mid_grade_grades_each_pending_submission_exactly_once(klass):
-    kim, lou, hal = klass.add_student("kim"), klass.add_student("lou"), klass.add_student("hal")
-    slow = {**reproducibility.REFERENCE, "step1": "accuracy_scores = []\nimport time\ntime.sleep(3)"}
+    kim, lou, zed = klass.add_student("kim"), klass.add_student("lou"), klass.add_student("zed")
+    slow = {**reproducibility.REFERENCE, "step1": "accuracy_scores = []\nimport time\ntime.sleep(1)"}
     klass.submit(kim, slow)
     running = rf"grading {ASSIGNMENT}: [^\n]*{kim}[^\n]* \(pid (\d+)\)"
     klass.wait_for(lambda: re.search(running, klass.service_log()), what="kim being graded")
@@ -192,10 +192,10 @@ def test_sigkill_mid_grade_grades_each_pending_submission_exactly_once(klass):
     klass.kill(signal.SIGKILL)
     # while the service is down: another student, and an endless submission
     klass.submit(lou, reproducibility.REFERENCE)
-    klass.submit(hal, {**reproducibility.REFERENCE, "step1": "accuracy_scores = []\nwhile True:\n    pass"})
+    klass.submit(zed, {**reproducibility.REFERENCE, "step1": "accuracy_scores = []\nwhile True:\n    pass"})
     klass.start()
-    klass.wait_for(lambda: all(settled(klass, s) for s in (kim, lou, hal)), what="everyone after the restart")
-    for student in (kim, lou, hal):
+    klass.wait_for(lambda: all(settled(klass, s) for s in (kim, lou, zed)), what="everyone after the restart")
+    for student in (kim, lou, zed):
         [row] = rows_of(klass, student)
         assert row["state"] == "released", row
         events = [e for _, sub, e, _ in klass.events() if sub == row["id"]]
@@ -208,11 +208,45 @@ def test_sigkill_mid_grade_grades_each_pending_submission_exactly_once(klass):
         [stamp] = pages
         assert all(c == "full" for _, c, _ in table(pages[stamp]["reproducibility"]).values()), student
     # the endless one failed its step and cost nobody else: its batch-mates were released first
-    [hal_row], [lou_row], [kim_row] = rows_of(klass, hal), rows_of(klass, lou), rows_of(klass, kim)
-    assert hal_row["started"] == lou_row["started"] == kim_row["started"]  # one batch
-    assert max(lou_row["finished"], kim_row["finished"]) < hal_row["finished"]
-    hal_steps = table(next(iter(klass.fetch_feedback(hal).values()))["reproducibility"])
-    assert hal_steps[STEP_TITLES["test_step1"]][1] == "lost"
+    # (it is graded last of the three by name: this is about release order, not about who started)
+    [zed_row], [lou_row], [kim_row] = rows_of(klass, zed), rows_of(klass, lou), rows_of(klass, kim)
+    assert zed_row["started"] == lou_row["started"] == kim_row["started"]  # one batch
+    assert max(lou_row["finished"], kim_row["finished"]) < zed_row["finished"]
+    zed_steps = table(next(iter(klass.fetch_feedback(zed).values()))["reproducibility"])
+    assert zed_steps[STEP_TITLES["test_step1"]][1] == "lost"
+
+
+@service
+def test_a_late_submission_is_graded_and_flagged_and_an_on_time_one_counts(course_template):
+    from nbgrader.api import Gradebook
+
+    from grading_service_support import ClassOnMachine
+    klass = ClassOnMachine(course_template, ["ada", "lee"], config="c.CourseHub.attempt_interval = 0\n")
+    try:
+        ada, lee = klass.students["ada"], klass.students["lee"]
+        due = datetime.now(timezone.utc) + timedelta(seconds=30)
+        with Gradebook(f"sqlite:///{klass.course / 'gradebook.db'}") as gb:  # as `nbgrader db assignment add --duedate`
+            gb.update_or_create_assignment(ASSIGNMENT, duedate=due.replace(tzinfo=None))
+        klass.start()
+        on_time = klass.submit(ada, reproducibility.REFERENCE)
+        klass.wait_for(lambda: settled(klass, ada), what="ada's on-time feedback")
+        time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 1)
+        klass.submit(ada, {**reproducibility.REFERENCE, "step2": reproducibility.STEP2_SEED_7})  # late
+        late = klass.submit(lee, reproducibility.REFERENCE)                                       # late, only one
+        klass.wait_for(lambda: settled(klass, ada, 2) and settled(klass, lee), what="the late ones")
+        assert [(r["state"], r["reason"]) for r in rows_of(klass, ada)] == [
+            ("released", None), ("deferred", "late: the on-time submission counts")]
+        pages = klass.fetch_feedback(ada)
+        assert "after the due date" not in pages[on_time]["reproducibility"]
+        assert all(c == "full" for _, c, _ in table(pages[on_time]["reproducibility"]).values())
+        [row] = rows_of(klass, lee)
+        assert row["state"] == "released"
+        assert "after the due date" in klass.fetch_feedback(lee)[late]["reproducibility"]
+        with Gradebook(f"sqlite:///{klass.course / 'gradebook.db'}") as gb:
+            assert gb.find_submission(ASSIGNMENT, lee).total_seconds_late > 0
+            assert gb.find_submission(ASSIGNMENT, ada).total_seconds_late == 0
+    finally:
+        klass.close()
 
 
 SPAM = """

@@ -124,10 +124,14 @@ def late_note(seconds_late: float, penalty: float) -> str:
     """What a page says of a late submission ("" when it was on time)."""
     if not seconds_late or seconds_late <= 0:
         return ""
-    minutes = seconds_late / 60
-    return ("This submission was handed in %s after the due date%s." % (
-        "%.0f minute(s)" % minutes if minutes < 120 else "%.1f hour(s)" % (minutes / 60),
-        "; late penalty: %g point(s)" % penalty if penalty else ""))
+    if seconds_late < 120:
+        late = "%.0f second(s)" % seconds_late
+    elif seconds_late < 7200:
+        late = "%.0f minute(s)" % (seconds_late / 60)
+    else:
+        late = "%.1f hour(s)" % (seconds_late / 3600)
+    return "This submission was handed in %s after the due date%s." % (
+        late, "; late penalty: %g point(s)" % penalty if penalty else "")
 
 
 def render_withheld(student: str, assignment: str, notebook: str, when: str) -> str:

@@ -142,9 +142,11 @@ class Service:
             except Exception:  # noqa: BLE001 - one bad round must not end grading for the class
                 log("ERROR " + traceback.format_exc().replace("\n", "\\n"))
             time.sleep(self.settings.poll_seconds)
-        if self.run:  # its submissions stay `grading`: the next start grades them again
+        if self.run:  # stopped, not broken: its submissions wait for the next start, no try counted
             self.run["proc"].terminate()
             self.run["proc"].wait()
+            self.journal.set_state([r.id for r in self.run["rows"].values()], "received",
+                                   "the service stopped during its grading", started=None)
         log("stopped")
         return 0
 
