@@ -134,7 +134,6 @@ class Service:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         log(f"course {self.course}, exchange {self.exchange}, state {self.grading}")
-        log(self.door.protect_inbound())
         self.recover()
         while not self.stopping:
             try:
@@ -165,6 +164,10 @@ class Service:
         return {a for a in assignments.names(self.source) if (outbound / a).is_dir()}
 
     def take_in(self) -> None:
+        if not self.door.protected:
+            said = self.door.protect_inbound()
+            if said:
+                log(said)
         names = self.door.entries()
         if names:
             self.door.assignments = self.released()

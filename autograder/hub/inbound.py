@@ -129,16 +129,19 @@ class Door:
             os.chmod(folder, 0o700)
         self.seen_stuck = set()                  # refused entries that could not be moved
         self.refused = []                        # quarantine records not yet journaled
+        self.protected = False                   # protect_inbound has looked at inbound
 
     def protect_inbound(self) -> str:
         """Set the sticky bit on ``inbound`` (so no student can rename or delete another's entry)
-        when this account owns it; what was done, for the log."""
+        when this account owns it; what was done, for the log (None: nothing to do)."""
         try:
             st = os.stat(self.inbound)
         except FileNotFoundError:
-            return f"no inbound folder yet at {self.inbound} (release an assignment first)"
+            return None  # no assignment released yet; looked at again every round
         if st.st_mode & stat.S_ISVTX:
+            self.protected = True
             return f"{self.inbound} is sticky (mode {stat.S_IMODE(st.st_mode):o})"
+        self.protected = True  # said once
         if st.st_uid != os.geteuid():
             return (f"WARNING {self.inbound} is not sticky and owned by uid {st.st_uid}, not this "
                     f"account: run chmod +t {self.inbound}")
@@ -202,10 +205,10 @@ class Door:
         folder, or None (quarantined)."""
         box = self.received / entry.token
         try:
-            owned_by(box / entry.assignment, entry.uid)
             read = intake.read(self.received, entry.token.encode(), entry.assignment, self.limits)
             if not read.ok:
                 raise Refused(f"intake: {read.rule}: {read.detail}")
+            owned_by(box / entry.assignment, entry.uid)  # after intake: a bounded tree
         except Refused as why:
             self.refuse(box / entry.assignment, entry.name, str(why), token=entry.token)
             shutil.rmtree(box, ignore_errors=True)
@@ -246,6 +249,7 @@ class Door:
             owner = os.lstat(where).st_uid if where else None
         except OSError:
             owner = None
+        name = intake.shown_name(os.fsencode(name))  # a name that is not UTF-8, escaped
         record = {"time": datetime.now(timezone.utc).isoformat(), "name": name, "reason": reason,
                   "owner_uid": owner, "moved_to": str(where) if where else None}
         with open(self.quarantine_log, "a", encoding="utf-8") as log:
