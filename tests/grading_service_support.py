@@ -27,6 +27,19 @@ COURSE_ID = "reproducible-ml"
 SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
 
 
+def account_tool(*command: str, check: bool = True) -> subprocess.CompletedProcess:
+    """useradd, userdel, groupadd or groupdel; retried while another process holds the account
+    files' lock (exit status 10: other helpers make accounts on this machine too)."""
+    for _ in range(60):
+        proc = subprocess.run(command, capture_output=True, text=True)
+        if proc.returncode != 10:
+            break
+        time.sleep(0.5)
+    if check and proc.returncode:
+        raise AssertionError(f"{' '.join(command)} failed ({proc.returncode}): {proc.stderr}")
+    return proc
+
+
 def account_venv(base: Path) -> Path:
     """A venv any account can run: Debian's Python, this checkout's packages."""
     venv = base / "venv"
@@ -49,7 +62,7 @@ class ClassOnMachine:
         try:
             self.venv = account_venv(self.base)
             self.python = str(self.venv / "bin" / "python")
-            subprocess.run(["groupadd", self.group], check=True)
+            account_tool("groupadd", self.group)
             self.add_user(self.grader, groups=())
             self.root = self.base / "root"
             self.root.mkdir()
@@ -81,7 +94,7 @@ class ClassOnMachine:
         command = ["useradd", "-M", "-d", str(home), "-s", "/usr/sbin/nologin", "-N"]
         if groups:
             command += ["-G", ",".join(groups)]
-        subprocess.run(command + [name], check=True)
+        account_tool(*command, name)
         self.users.append(name)
         subprocess.run(["chown", f"{name}:", str(home)], check=True)
         os.chmod(home, 0o700)
@@ -216,10 +229,10 @@ class ClassOnMachine:
                     pass
         finally:
             for name in self.users:
-                subprocess.run(["userdel", name], capture_output=True)
+                account_tool("userdel", name, check=False)
             try:
                 grp.getgrnam(self.group)
-                subprocess.run(["groupdel", self.group], capture_output=True)
+                account_tool("groupdel", self.group, check=False)
             except KeyError:
                 pass
             shutil.rmtree(self.base, ignore_errors=True)

@@ -109,6 +109,11 @@ def test_right_answer_gets_full_step_points_and_the_quiz_is_withheld(klass):
     assert "released when your instructor releases it" in quiz
     assert not table(quiz) and not re.search(r"\d+ / \d+", quiz)
 
+    # the journal stays the grader's: another account (root here) is refused and changes nothing
+    refused = subprocess.run([sys.executable, "-m", "autograder.hub.grading_service", "release-quiz", ASSIGNMENT,
+                              "--course", str(klass.course)], capture_output=True, text=True)
+    assert refused.returncode == 2 and f"sudo -u {klass.grader}" in refused.stderr
+    assert "released when your instructor releases it" in klass.fetch_feedback(ann)[stamp]["quiz"]
     # the instructor releases the quiz: the service re-releases the pages with its points
     released = klass.as_user(klass.grader, "-m", "autograder.hub.grading_service", "release-quiz", ASSIGNMENT,
                              cwd=klass.course)

@@ -228,6 +228,10 @@ class Service:
             command += ["--student", row.student]
         env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
                    TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR="1")
+        jupyter = self.grading / "jupyter"  # the grader account may have no home: Jupyter's files here
+        for name, folder in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                             ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+            env.setdefault(name, str(jupyter / folder))
         proc = subprocess.Popen(command, cwd=self.course, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, pass_fds=[self.lock_fd], preexec_fn=_die_with_parent)
         out.close()
@@ -386,6 +390,13 @@ class Service:
 
 
 def release_quiz(course: Path, assignment: str) -> int:
+    grading = Path(CourseHub(config=load_config(Path(course).resolve())).course_root) / "grading"
+    owner = grading.stat().st_uid if grading.is_dir() else os.geteuid()
+    if owner != os.geteuid():  # the journal must stay the grader's alone
+        import pwd
+        print(f"error: run this as the grader account: sudo -u {pwd.getpwuid(owner).pw_name} "
+              f"{sys.executable} -m autograder.hub.grading_service release-quiz {assignment}", file=sys.stderr)
+        return 2
     service = Service(course)
     if assignment not in assignments.names(service.source):
         print(f"error: no assignment {assignment!r} in {service.source}", file=sys.stderr)
