@@ -236,7 +236,3 @@ class ClassOnMachine:
             except KeyError:
                 pass
             shutil.rmtree(self.base, ignore_errors=True)
-
-
-def uid(name: str) -> int:
-    return pwd.getpwnam(name).pw_uid

@@ -166,7 +166,8 @@ def test_forged_and_hostile_entries_are_quarantined_never_graded(klass):
     klass.wait_for(lambda: names <= {r["name"] for r in klass.rows() if r["state"] == "quarantined"}
                    and [r for r in klass.rows() if r["name"].startswith(out + "+")], what="the quarantine")
     reasons = {r["name"]: r["reason"] for r in klass.rows() if r["state"] == "quarantined"}
-    assert f"not by {vic!r}" in reasons[forged] and f"uid {os.stat(klass.base / 'home' / eve).st_uid}" in reasons[forged]
+    eve_uid = os.stat(klass.base / "home" / eve).st_uid
+    assert f"not by {vic!r}" in reasons[forged] and f"owned by uid {eve_uid}" in reasons[forged]
     assert "not a directory" in reasons[link]
     assert "intake: not a regular file" in reasons[fifo] and "FIFO" in reasons[fifo]
     [out_row] = [r for r in klass.rows() if r["name"].startswith(out + "+")]

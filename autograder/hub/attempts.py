@@ -148,10 +148,6 @@ class Journal:
     def of(self, student: str, assignment: str) -> list:
         return self._rows("WHERE student = ? AND assignment = ? ORDER BY timestamp, id", student, assignment)
 
-    def events(self, submission: int) -> list:
-        return [r[0] for r in self.db.execute("SELECT event FROM events WHERE submission = ? ORDER BY rowid",
-                                              (submission,))]
-
     # -- the rules ------------------------------------------------------------------------------
     def pick(self, now: float, interval: float, max_attempts: int, duedates: dict, limit: int) -> tuple:
         """The assignment and rows of the next batch (``(None, [])`` when nothing may be graded

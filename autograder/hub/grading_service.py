@@ -99,14 +99,14 @@ class Service:
         self.door = Door(self.exchange / self.course_id / "inbound", self.grading, self.released(),
                          self.hub.student_group, self.limits, log)
         self.journal = attempts.Journal(self.grading / "queue.db")
-        self.run = None        # the grade run going: {"proc", "assignment", "rows", "started", "log"}
+        self.run = None        # the grade run going: {"proc", "assignment", "rows", "started", "report"}
         self.stopping = False
 
     # -- start and stop ------------------------------------------------------------------------
     def lock(self) -> None:
         """Hold the service's lock; a grade run a killed service left holds it too (its fd is
         inherited), so this waits until that run is over."""
-        self.lock_fd = os.open(self.grading / "service.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.lock_fd = os.open(self.grading / "service.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -360,7 +360,8 @@ class Service:
             try:
                 self.release_feedback(assignment, student)
             except Exception:  # noqa: BLE001 - one student's release, never the others'
-                log(f"ERROR releasing {student}'s feedback of {assignment}: " + traceback.format_exc().replace("\n", "\\n"))
+                log(f"ERROR releasing {student}'s feedback of {assignment}: "
+                    + traceback.format_exc().replace("\n", "\\n"))
         if mark:
             self.journal.set_state([r.id for r in rows], "released", finished=time.time())
             for r in rows:

@@ -28,7 +28,6 @@ import pwd
 import re
 import shutil
 import stat
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
