@@ -11,7 +11,8 @@ real process as the grader account (tests/grading_service_support.py).
   untouched; so are a link, a non-member's submission and a submission holding a FIFO;
 - the service SIGKILLed while its grade run runs is restarted and grades every pending
   submission exactly once (those that arrived while it was down too); an endless submission in
-  the same batch costs only its student (the others are released before it);
+  the same batch costs only its student (the others are released before it), and one alone in its
+  batch does not hold the next batch back;
 - 50 submissions of one student in a minute: one graded at a time, at least the interval apart,
   always the newest; another student's submission is graded in the first batch after it
   arrives.
@@ -38,6 +39,7 @@ from support import ASSIGNMENT, ROOT, step_scores
 from autograder.hub import attempts
 from autograder.notebook import assignments
 
+ENDLESS = {**reproducibility.REFERENCE, "step1": "accuracy_scores = []\nwhile True:\n    pass"}
 INTERVAL = 8.0  # longer than a batch takes here, so that only the rule keeps attempts apart
 MARKS = [pytest.mark.root, pytest.mark.bwrap, pytest.mark.slow,
          pytest.mark.skipif(os.geteuid() != 0, reason="needs root: makes unix accounts with useradd")]
@@ -58,7 +60,11 @@ STEP_TITLES = {g: t for graded in assignments.declared(ROOT / "source", ASSIGNME
 def klass(course_template):
     from grading_service_support import ClassOnMachine
     found = ClassOnMachine(course_template, config=f"c.CourseHub.attempt_interval = {INTERVAL}\n"
-                                                   "c.CourseHub.max_attempts = 40\n")
+                                                   "c.CourseHub.max_attempts = 40\n"
+                                                   "c.GradingService.straggler_seconds = 3\n"
+                                                   # an endless step takes 30 s, far longer than a batch
+                                                   "c.GradingLimits.reexecution_seconds = 30\n"
+                                                   "c.GradingLimits.reexecution_cpu_seconds = 30\n")
     try:
         found.start()
         yield found
@@ -198,7 +204,7 @@ def test_sigkill_mid_grade_grades_each_pending_submission_exactly_once(klass):
     klass.kill(signal.SIGKILL)
     # while the service is down: another student, and an endless submission
     klass.submit(lou, reproducibility.REFERENCE)
-    klass.submit(zed, {**reproducibility.REFERENCE, "step1": "accuracy_scores = []\nwhile True:\n    pass"})
+    klass.submit(zed, ENDLESS)
     klass.start()
     klass.wait_for(lambda: all(settled(klass, s) for s in (kim, lou, zed)), what="everyone after the restart")
     for student in (kim, lou, zed):
@@ -253,6 +259,20 @@ def test_a_late_submission_is_graded_and_flagged_and_an_on_time_one_counts(cours
             assert gb.find_submission(ASSIGNMENT, ada).total_seconds_late == 0
     finally:
         klass.close()
+
+
+@service
+def test_an_endless_submission_does_not_hold_the_next_batch_back(klass):
+    inf, amy = klass.add_student("inf"), klass.add_student("amy")
+    klass.submit(inf, ENDLESS)
+    klass.wait_for(lambda: [r["state"] for r in rows_of(klass, inf)] == ["grading"], what="inf being graded")
+    klass.submit(amy, reproducibility.REFERENCE)
+    klass.wait_for(lambda: settled(klass, amy) and settled(klass, inf), what="amy's and inf's feedback")
+    [i], [a] = rows_of(klass, inf), rows_of(klass, amy)
+    assert a["started"] > i["started"] and a["finished"] < i["finished"]  # began after it, released before it
+    assert i["state"] == a["state"] == "released"
+    steps = table(next(iter(klass.fetch_feedback(inf).values()))["reproducibility"])
+    assert steps[STEP_TITLES["test_step1"]][1] == "lost"
 
 
 SPAM = """
@@ -324,7 +344,10 @@ def test_newest_waiting_submission_is_graded_and_the_rest_superseded(tmp_path):
     journal.set_state([r.id for r in rows], "grading", started=1000.0)
     later = add(journal, "ann", 3)
     assert journal.pick(1059.0, 60.0, 5, {}, 40) == (None, [])   # within the interval: waits
+    assert journal.pick(1060.0, 60.0, 5, {}, 40) == (None, [])   # its attempt is still being graded
     assert journal.get(later).state == "received"
+    journal.set_state([new], "released")
+    assert journal.pick(1059.0, 60.0, 5, {}, 40) == (None, [])
     _, rows = journal.pick(1060.0, 60.0, 5, {}, 40)
     assert [r.id for r in rows] == [later]
 

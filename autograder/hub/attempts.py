@@ -13,8 +13,8 @@ service killed at any moment (SIGKILL included) resumes from the last committed 
 - ``quarantined``: refused at the door (the reason says why); never graded;
 - ``failed``: the grade run itself kept breaking on it (:data:`MAX_TRIES` runs).
 
-Rules (:meth:`Journal.pick`): per student and assignment at most one attempt per
-``interval`` seconds and ``max_attempts`` in all; of the submissions waiting, only the newest (by
+Rules (:meth:`Journal.pick`): per student and assignment one attempt graded at a time, at most one
+attempt per ``interval`` seconds and ``max_attempts`` in all; of the submissions waiting, only the newest (by
 its timestamp) is graded and the rest are superseded; with a due date, an on-time submission is
 preferred over a late one and a late one is deferred once an on-time one is graded or waiting.
 """
@@ -184,6 +184,8 @@ class Journal:
         newest, older = rows[-1], rows[:-1]
         if older:
             self.set_state([r.id for r in older], "superseded", f"a newer submission (#{newest.id}) was graded instead")
+        if any(r.state == "grading" for r in history):
+            return None  # one grade run at a time per student: the newest waits for it
         if len(history) >= max_attempts:
             self.set_state([newest.id], "deferred", f"all {max_attempts} graded attempts used")
             return None

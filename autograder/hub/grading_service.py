@@ -8,9 +8,10 @@ grader account, in the deployed course (default: the current directory). Every `
    vetted (name, owner, group), renamed into the grader-only staging, its content checked by the
    course's intake and copied; the rest is quarantined; each is journaled
    (:mod:`autograder.hub.attempts`, ``<course_root>/grading/queue.db``);
-2. when no grade run is going, pick the next batch (the attempt rules of :mod:`~autograder.hub.attempts`),
-   collect each into ``submitted/<student>/<assignment>/`` and start ONE
-   ``python -m autograder grade ASSIGNMENT --student S ... --force`` for all of them;
+2. when no grade run is going (or the ones going are down to stragglers: ``straggler_seconds``),
+   pick the next batch (the attempt rules of :mod:`~autograder.hub.attempts`), collect each into
+   ``submitted/<student>/<assignment>/`` and start ONE ``python -m autograder grade ASSIGNMENT
+   --student S ... --force`` for all of them;
 3. while it runs, release each student's feedback as soon as their result is installed (the
    course's safe pages, the quiz's withheld until released; ``nbgrader release_feedback``'s own
    exchange code), so a slow batch-mate delays nobody; a student whose grading recorded nothing gets
@@ -58,8 +59,13 @@ class GradingService(Configurable):
     poll_seconds = Float(1.0, help="Seconds between two looks at the exchange's inbound folder.").tag(config=True)
     batch_size = Integer(40, help="Submissions graded by one `python -m autograder grade` run.").tag(config=True)
     submission_seconds = Float(120.0, help="Seconds one submission may take in a grade run on submit "
-                                           "(`grade --timeout`); an endless one fails after it and "
-                                           "holds the next batch back at most this long.").tag(config=True)
+                                           "(`grade --timeout`); an endless one fails after it.").tag(config=True)
+    straggler_seconds = Float(20.0, help="A grade run going this long with at most `stragglers` "
+                                         "submissions left no longer holds the next batch back: "
+                                         "that one starts beside it.").tag(config=True)
+    stragglers = Integer(2, help="See straggler_seconds.").tag(config=True)
+    max_runs = Integer(2, help="Grade runs at the same time at most (the first, plus runs started "
+                               "beside stragglers).").tag(config=True)
 
 
 def log(message: str) -> None:
@@ -99,7 +105,7 @@ class Service:
         self.door = Door(self.exchange / self.course_id / "inbound", self.grading, self.released(),
                          self.hub.student_group, self.limits, log)
         self.journal = attempts.Journal(self.grading / "queue.db")
-        self.run = None        # the grade run going: {"proc", "assignment", "rows", "started", "report"}
+        self.runs = []         # the grade runs going: {"proc", "assignment", "rows", "started", "report"}
         self.stopping = False
 
     # -- start and stop ------------------------------------------------------------------------
@@ -141,10 +147,10 @@ class Service:
             except Exception:  # noqa: BLE001 - one bad round must not end grading for the class
                 log("ERROR " + traceback.format_exc().replace("\n", "\\n"))
             time.sleep(self.settings.poll_seconds)
-        if self.run:  # stopped, not broken: its submissions wait for the next start, no try counted
-            self.run["proc"].terminate()
-            self.run["proc"].wait()
-            self.journal.set_state([r.id for r in self.run["rows"].values()], "received",
+        for run in self.runs:  # stopped, not broken: its submissions wait for the next start, no try counted
+            run["proc"].terminate()
+            run["proc"].wait()
+            self.journal.set_state([r.id for r in run["rows"].values()], "received",
                                    "the service stopped during its grading", started=None)
         log("stopped")
         return 0
@@ -153,10 +159,16 @@ class Service:
     def step(self) -> None:
         self.take_in()
         self.publish_quizzes()
-        if self.run:
-            self.watch()
-        if not self.run:
+        for run in list(self.runs):
+            self.watch(run)
+        if all(self.straggling(run) for run in self.runs) and len(self.runs) < self.settings.max_runs:
             self.start_batch()
+
+    def straggling(self, run) -> bool:
+        """True when ``run`` has gone on for straggler_seconds with at most ``stragglers``
+        submissions left: they are slow or endless, and the next batch need not wait for them."""
+        return (len(run["rows"]) <= self.settings.stragglers
+                and time.time() - run["started"] >= self.settings.straggler_seconds)
 
     def released(self) -> set:
         """Assignments of the course that are released in the exchange."""
@@ -217,13 +229,14 @@ class Service:
         self.journal.set_state([r.id for r in rows], "grading", started=now)
         for row in rows:
             self.collect(row)
-        report = self.course / "exports" / assignment / "grading_report.json"
-        report.unlink(missing_ok=True)  # the run's own report is read when it ends
         logs = self.grading / "logs"
         logs.mkdir(mode=0o700, exist_ok=True)
-        out = open(logs / f"grade-{int(now * 1000)}.log", "wb")
+        name = f"grade-{int(now * 1000)}"
+        report = logs / f"{name}.json"  # this run's own report (runs may overlap); the grades CSV is the course's
+        out = open(logs / f"{name}.out", "wb")
         command = [sys.executable, "-m", "autograder", "grade", assignment, "--force", "--course", str(self.course),
-                   "--timeout", str(self.settings.submission_seconds)]
+                   "--timeout", str(self.settings.submission_seconds), "--report", str(report),
+                   "--log", str(logs / f"{name}.log")]
         for row in rows:
             command += ["--student", row.student]
         env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
@@ -235,9 +248,9 @@ class Service:
         proc = subprocess.Popen(command, cwd=self.course, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, pass_fds=[self.lock_fd], preexec_fn=_die_with_parent)
         out.close()
-        self.run = {"proc": proc, "assignment": assignment, "rows": {r.student: r for r in rows},
-                    "started": now, "report": report}
-        log(f"grading {assignment}: {', '.join(sorted(self.run['rows']))} (pid {proc.pid})")
+        self.runs.append({"proc": proc, "assignment": assignment, "rows": {r.student: r for r in rows},
+                          "started": now, "report": report})
+        log(f"grading {assignment}: {', '.join(sorted(r.student for r in rows))} (pid {proc.pid})")
 
     def collect(self, row) -> None:
         """``submitted/<student>/<assignment>/`` := the vetted copy, with the timestamp graded by."""
@@ -266,9 +279,8 @@ class Service:
         except (OSError, ValueError, KeyError):
             return None
 
-    def watch(self) -> None:
-        """Release whoever the run has graded; at its end, settle the rest from its report."""
-        run = self.run
+    def watch(self, run) -> None:
+        """Release whoever ``run`` has graded; at its end, settle the rest from its report."""
         done = run["proc"].poll() is not None
         finished = []
         for student, row in list(run["rows"].items()):
@@ -302,7 +314,7 @@ class Service:
             self.release(run["assignment"], [self.journal.get(row.id) for row, _ in finished])
         if done:
             log(f"grade run of {run['assignment']} ended ({run['proc'].returncode})")
-            self.run = None
+            self.runs.remove(run)
 
     # -- feedback ------------------------------------------------------------------------------
     def withheld(self, assignment: str) -> dict:
