@@ -20,6 +20,11 @@ the student's ``nbgrader fetch_feedback`` finds its page by that secret). A subm
 come through ``nbgrader submit`` (an LMS download, a copy by hand) has no secret: it gets the
 gradebook's timestamp and a fresh random secret, so ``release_feedback`` still works, but no
 student can fetch that page from the exchange; hand it out another way (the command says which).
+
+Grading on submit (:mod:`autograder.hub.grading_service`) writes the pages with ``withheld``
+notebooks (the quiz, until its scores are released): such a notebook's page says its answers were
+received and shows no points, and no page shows the assignment's total (the quiz's score would be
+the difference). A late submission's pages say how late it was and the penalty nbgrader recorded.
 """
 import argparse
 import html
@@ -115,8 +120,52 @@ def notebook_items(autograded: Path, grades: dict) -> list:
     return items
 
 
-def render(student: str, assignment: str, notebook: str, items: list, total, comments=(), titles=None) -> str:
-    """The page of one notebook; ``titles`` ({grade_id: title}) names its items."""
+def late_note(seconds_late: float, penalty: float) -> str:
+    """What a page says of a late submission ("" when it was on time)."""
+    if not seconds_late or seconds_late <= 0:
+        return ""
+    if seconds_late < 120:
+        late = "%.0f second(s)" % seconds_late
+    elif seconds_late < 7200:
+        late = "%.0f minute(s)" % (seconds_late / 60)
+    else:
+        late = "%.1f hour(s)" % (seconds_late / 3600)
+    return "This submission was handed in %s after the due date%s." % (
+        late, "; late penalty: %g point(s)" % penalty if penalty else "")
+
+
+def render_withheld(student: str, assignment: str, notebook: str, when: str) -> str:
+    """The page of a notebook whose scores are not released yet: no points, no messages."""
+    return """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Feedback: %(nb)s</title><style>%(css)s</style></head>
+<body>
+<h1>Feedback: %(nb)s</h1>
+<p>Student <b>%(student)s</b>, assignment <b>%(assignment)s</b>.</p>
+<p>Your answers in this notebook were received and graded. Its score is released %(when)s.</p>
+</body></html>
+""" % {"nb": html.escape(notebook), "css": CSS, "student": html.escape(student),
+       "assignment": html.escape(assignment), "when": html.escape(when)}
+
+
+def render_failed(student: str, assignment: str, notebook: str, reason: str) -> str:
+    """The page of a submission whose grading recorded nothing: the grader's reason (a fixed
+    phrase of :mod:`autograder.classrun.status`, never text from the submission)."""
+    return """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Feedback: %(nb)s</title><style>%(css)s</style></head>
+<body>
+<h1>Feedback: %(nb)s</h1>
+<p>Student <b>%(student)s</b>, assignment <b>%(assignment)s</b>.</p>
+<p class="lost">This submission could not be graded: %(reason)s. Check it with Validate, then
+submit again; ask your instructor if this persists.</p>
+</body></html>
+""" % {"nb": html.escape(notebook), "css": CSS, "student": html.escape(student),
+       "assignment": html.escape(assignment), "reason": html.escape(reason)}
+
+
+def render(student: str, assignment: str, notebook: str, items: list, total, comments=(), titles=None,
+           late: str = "") -> str:
+    """The page of one notebook; ``titles`` ({grade_id: title}) names its items; ``total`` None
+    leaves the assignment's total out; ``late`` (:func:`late_note`) is said under the score."""
     titles = titles or {}
     score = sum(i[1] for i in items)
     max_score = sum(i[2] for i in items)
@@ -134,7 +183,7 @@ def render(student: str, assignment: str, notebook: str, items: list, total, com
 <h1>Feedback: %(nb)s</h1>
 <p>Student <b>%(student)s</b>, assignment <b>%(assignment)s</b>.
 Score for this notebook: <b>%(score)g / %(max)g</b>%(total)s.</p>
-<table><thead><tr><th>Item</th><th>Points</th><th>What the grader found</th></tr></thead>
+%(late)s<table><thead><tr><th>Item</th><th>Points</th><th>What the grader found</th></tr></thead>
 <tbody>
 %(rows)s
 </tbody></table>
@@ -145,6 +194,7 @@ read from your answer cells. Hidden tests and expected values are not shown.</p>
 """ % {"nb": html.escape(notebook), "css": CSS, "student": html.escape(student),
        "assignment": html.escape(assignment), "score": score, "max": max_score,
        "total": "" if total is None else " (assignment total: %g / %g)" % total,
+       "late": '<p class="lost">%s</p>\n' % html.escape(late) if late else "",
        "rows": "\n".join(rows),
        "notes": "<h2>Comments</h2><ul>%s</ul>" % notes if notes else ""}
 
@@ -165,8 +215,12 @@ def exchange_files(autograded: Path, folder: Path, timestamp) -> bool:
     return False
 
 
-def generate(course: Path, assignment: str, students=None, db_url: str = None, notes=None) -> list:
+def generate(course: Path, assignment: str, students=None, db_url: str = None, notes=None,
+             withheld=None) -> list:
     """Write the feedback pages; returns their paths.
+
+    ``withheld`` ({notebook name: when its scores are released}): those notebooks' pages show no
+    points (:func:`render_withheld`), and no page shows the assignment's total.
 
     ``notes`` (a dict), when given, gets ``"ungraded"``: students whose grading failed before
     anything was recorded (no ``autograded/`` folder: no page, rather than a page of zeros), and
@@ -192,14 +246,20 @@ def generate(course: Path, assignment: str, students=None, db_url: str = None, n
             folder.mkdir(parents=True)
             if not exchange_files(course / "autograded" / student / assignment, folder, submission.timestamp):
                 notes["unfetchable"].append(student)
-            total = (submission.score, submission.max_score)
+            total = None if withheld else (submission.score, submission.max_score)
+            late = late_note(submission.total_seconds_late, submission.late_submission_penalty)
             for notebook in submission.notebooks:
+                out = folder / (notebook.name + ".html")
+                if withheld and notebook.name in withheld:
+                    out.write_text(render_withheld(student, assignment, notebook.name, withheld[notebook.name]),
+                                   encoding="utf-8")
+                    written.append(out)
+                    continue
                 grades = {g.name: (g.score, g.max_score) for g in notebook.grades}
                 comments = [c.comment for c in notebook.comments if c.comment]
                 autograded = course / "autograded" / student / assignment / (notebook.name + ".ipynb")
                 items = notebook_items(autograded, grades)
-                page = render(student, assignment, notebook.name, items, total, comments, titles)
-                out = folder / (notebook.name + ".html")
+                page = render(student, assignment, notebook.name, items, total, comments, titles, late)
                 out.write_text(page, encoding="utf-8")
                 written.append(out)
     return written
