@@ -48,7 +48,7 @@ from ..course import feedback
 from ..notebook import assignments
 from . import attempts
 from .inbound import Door
-from .settings import CourseHub
+from .settings import CourseHub, course_config
 
 PR_SET_PDEATHSIG = 1
 
@@ -74,8 +74,7 @@ def log(message: str) -> None:
 
 def load_config(course: Path):
     """The course's nbgrader_config.py, with the course as nbgrader's root."""
-    from traitlets.config.loader import PyFileConfigLoader
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config = course_config(course)
     config.CourseDirectory.root = str(course)
     return config
 
