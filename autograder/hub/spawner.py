@@ -14,7 +14,7 @@ from pathlib import Path
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from traitlets import Integer, Unicode
 
-from ..notebook import processes
+from ..notebook.processes import kill_members
 from ..notebook.sandbox.cgroup import _cgroup_places
 
 CGROUP_PREFIX = "coursehub-"
@@ -95,7 +95,7 @@ class CourseSpawner(LocalProcessSpawner):
             for attempt in range(50):
                 if not folder.is_dir():
                     break
-                processes.kill_members(folder / "cgroup.procs")
+                kill_members(folder / "cgroup.procs")
                 try:
                     folder.rmdir()
                 except OSError as exc:          # killed members take a moment to leave
