@@ -276,6 +276,11 @@ class ClassRun:
                 for t, result in executor.results():
                     self.record(t.student, result, key=keys[t.student])
 
+    def record_all(self, done: list) -> None:
+        """Record ``done``, finished ``(student, result, key)`` triples."""
+        for student, result, key in done:
+            self.record(student, result, key)
+
     def record(self, student: str, result: dict, key: dict = None, valid_id: bool = True) -> None:
         """Write one result into the course; any error here fails this submission only."""
         try:

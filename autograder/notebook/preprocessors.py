@@ -62,8 +62,8 @@ class ReexecuteSteps(NbGraderPreprocessor):
     notebook, each step's cell (read from the notebook being graded, by grade_id) runs once per
     seed (:mod:`autograder.notebook.reexecution_seeds`), starting from the reference state as
     data, each run in a child forked from one fresh sandboxed ``python -I`` process and handed
-    its own task only; the reference outcomes for the secret seeds are computed now, in one
-    process of their own. The verdict becomes the output of the step's test cells, whatever the
+    its own task only; the reference outcomes for the secret seeds are computed now, in the
+    grader's own sandboxed process (reference code only, never a student's). The verdict becomes the output of the step's test cells, whatever the
     kernel printed there.
     """
 

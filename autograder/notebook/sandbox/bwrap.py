@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 from .launcher import _launch
 from .modes import Mode, detect
 
-UID_BASE, UID_SPAN = 3_000_000_000, 1 << 24  # the uids sandboxes run under (root mode)
+UID_BASE, UID_SPAN = 3_000_000_000, 1 << 24  # the uids student sandboxes run under (root mode); the next span: grader-side ones
 GRADER = Path(__file__).resolve().parents[2]  # the autograder package: never visible inside
 
 # /etc entries a Python process (and matplotlib/numpy) may want; nothing secret.
@@ -43,6 +43,12 @@ class ProcessLimits:
 def new_uid() -> int:
     """A fresh uid for one sandbox: no account, no files, no processes anywhere."""
     return UID_BASE + secrets.randbelow(UID_SPAN)
+
+
+def grader_uid() -> int:
+    """A uid for a sandbox running grader-side code only (reference runs): from a range of its
+    own, so that no student's sandbox ever runs under it."""
+    return UID_BASE + UID_SPAN + secrets.randbelow(UID_SPAN)
 
 
 def _python_paths() -> list:
