@@ -173,3 +173,18 @@ def test_one_transaction_commits_everything_or_nothing(tmp_path):
     with Gradebook(url) as gb:
         assert walked_scores(gb, "cy")["one_g1"] == (2.0, 2)
         assert gradebooks.failed_reason(gb.find_submission("a1", "ben")) == "timed out"
+
+
+def test_only_a_throwaway_gradebook_skips_syncing_to_disk(tmp_path):
+    from sqlalchemy import text
+    nbgrader_caches.install()
+    kept, temporary = (f"sqlite:///{tmp_path / name}" for name in ("kept.db", "task.db"))
+    nbgrader_caches.throwaway(temporary)
+    synced = {}
+    for url in (kept, temporary):
+        with Gradebook(url) as gb:
+            gb.add_student("ada")
+            synced[url] = gb.db.execute(text("PRAGMA synchronous")).scalar()
+        with Gradebook(url) as gb:
+            assert [s.id for s in gb.students] == ["ada"]
+    assert synced[kept] != 0 and synced[temporary] == 0

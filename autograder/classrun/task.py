@@ -247,6 +247,7 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds, limits=
         (submitted / name).parent.mkdir(parents=True, exist_ok=True)
         (submitted / name).write_bytes(data)
 
+    nbgrader_caches.throwaway(f"sqlite:///{db}")
     app = course_app(root, assignment, db_url=f"sqlite:///{db}", student=student)
     for name, value in (limits or {}).items():
         if name not in GradingLimits.names():
