@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from nbformat.v4 import new_code_cell
+from nbformat import NotebookNode
 from nbgrader.api import MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
 from traitlets import Int, List, Unicode
@@ -47,7 +47,7 @@ class OverwriteCellsQuietly(OverwriteCells):
 
     def released(self, source: str) -> str:
         """``source`` as ``generate_assignment`` releases it: without its hidden tests."""
-        cell = new_code_cell(source)
+        cell = NotebookNode(source=source)  # all it reads and writes (a validated new cell: 0.25 ms each)
         ClearHiddenTests(parent=self)._remove_hidden_test_region(cell)
         return cell.source
 
