@@ -452,6 +452,8 @@ class ClassRun:
 
 def _escape(text: str) -> str:
     """One log line: newlines and other control characters escaped."""
+    if text.isprintable():  # the common case: nothing to escape (a space is printable)
+        return text
     return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
