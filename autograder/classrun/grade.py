@@ -110,6 +110,7 @@ class ClassRun:
         self.progress = None
         self.executor_text = ""
         self.unsandboxed = []      # students whose grading ran without the sandbox (their receipts)
+        self._gradebook = None     # the course gradebook, open while results are recorded
 
     # -- setting up ------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -249,6 +250,7 @@ class ClassRun:
             error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             self.logs.append(f"ERROR the run stopped: {_escape(traceback.format_exc())}")
         finally:
+            self.close_gradebook()
             if self.progress:
                 self.progress.finish()
         for student in self.order:
@@ -273,41 +275,96 @@ class ClassRun:
             for t, _ in tasks:
                 executor.submit(t)
             while executor.in_flight():
-                for t, result in executor.results():
-                    self.record(t.student, result, key=keys[t.student])
+                self.record_all([(t.student, result, keys[t.student]) for t, result in executor.results()])
+
+    def record_all(self, done: list) -> None:
+        """Record ``done``, finished ``(student, result, key)`` triples, with one gradebook
+        commit for them all, then install their folders (so a run killed at any moment leaves
+        at most folders the next run regrades). If writing them together fails, each is
+        recorded again on its own, so that an error costs only its submission."""
+        if len(done) < 2:
+            for student, result, key in done:
+                self.record(student, result, key)
+            return
+        from .gradebook import one_transaction, scores_of
+        try:
+            with one_transaction(self.gradebook()) as gb:
+                for student, result, _ in done:
+                    self.write_rows(gb, student, result)
+                found = scores_of(gb, self.assignment, [student for student, _, _ in done])
+            scores = [found.get(student, {}) for student, _, _ in done]
+        except Exception:  # noqa: BLE001 - recorded one by one below, each error its own
+            for student, result, key in done:
+                self.record(student, result, key)
+            return
+        for (student, result, key), found in zip(done, scores):
+            self.note(student, result)
+            try:
+                entry = self.install_folder(student, result, key, found)
+            except Exception as exc:  # noqa: BLE001 - one submission, never the run
+                entry = self.recording_error(student, result, exc)
+            self.entries[student] = entry
+            self.show(student)
 
     def record(self, student: str, result: dict, key: dict = None, valid_id: bool = True) -> None:
         """Write one result into the course; any error here fails this submission only."""
         try:
             entry = self.install(student, result, key, valid_id)
         except Exception as exc:  # noqa: BLE001 - one submission, never the run
-            self.logs.append(f"{_escape(student)}: ERROR recording the result: {traceback.format_exc()}")
-            entry = self.entry(student, Status.failed(statuses.RECORDING_ERROR,
-                                                      "".join(traceback.format_exception_only(type(exc), exc)).strip()),
-                               result)
+            entry = self.recording_error(student, result, exc)
         self.entries[student] = entry
         self.show(student)
 
-    def install(self, student: str, result: dict, key, valid_id: bool) -> dict:
-        from nbgrader.api import Gradebook
+    def recording_error(self, student: str, result: dict, exc: Exception) -> dict:
+        self.logs.append(f"{_escape(student)}: ERROR recording the result: {traceback.format_exc()}")
+        return self.entry(student, Status.failed(statuses.RECORDING_ERROR,
+                                                 "".join(traceback.format_exception_only(type(exc), exc)).strip()),
+                          result)
 
+    def gradebook(self):
+        """The course gradebook, opened once for the run's recording (:meth:`close_gradebook`)."""
+        if self._gradebook is None:
+            from nbgrader.api import Gradebook
+            self._gradebook = Gradebook(self.db_url, self.course_id)
+        return self._gradebook
+
+    def close_gradebook(self) -> None:
+        if self._gradebook is not None:
+            self._gradebook.close()
+            self._gradebook = None
+
+    def install(self, student: str, result: dict, key, valid_id: bool) -> dict:
+        self.note(student, result)
+        if not valid_id:
+            return self.entry(student, Status.from_json(result), result)
         from . import gradebook
-        status = Status.from_json(result)
+        from .gradebook import one_transaction
+        with one_transaction(self.gradebook()) as gb:
+            self.write_rows(gb, student, result)
+            scores = gradebook.student_scores(gb, self.assignment, student) or {}
+        return self.install_folder(student, result, key, scores)
+
+    def note(self, student: str, result: dict) -> None:
+        """What the grading of ``student`` logged, and whether it ran unsandboxed, into the run's log."""
         for record in result.get("log", []):
             self.logs.append(f"{_escape(student)}: {record.get('level')} {_escape(str(record.get('message')))}")
         if (result.get("receipt") or {}).get("limits", {}).get("sandbox") == "none":
             self.unsandboxed.append(student)
             self.logs.append(f"WARNING {_escape(student)}: graded UNSANDBOXED (the receipt's sandbox is none)")
-        if not valid_id:
-            return self.entry(student, status, result)
-        scores = {}
-        with Gradebook(self.db_url, self.course_id) as gb:
-            if not result.get("lost"):
-                gradebook.replay(gb, self.assignment, student, result.get("gradebook"))
-            if status.failing:
-                gradebook.mark_failed(gb, self.assignment, student, status.reason, status.detail,
-                                      recorded=status.scores_recorded)
-            scores = gradebook.student_scores(gb, self.assignment, student) or {}
+
+    def write_rows(self, gb, student: str, result: dict) -> None:
+        """Write one result's rows into the gradebook's session (the caller commits)."""
+        from . import gradebook
+        status = Status.from_json(result)
+        if not result.get("lost"):
+            gradebook.replay(gb, self.assignment, student, result.get("gradebook"))
+        if status.failing:
+            gradebook.mark_failed(gb, self.assignment, student, status.reason, status.detail,
+                                  recorded=status.scores_recorded)
+
+    def install_folder(self, student: str, result: dict, key, scores: dict) -> dict:
+        """Install (or remove) ``student``'s autograded folder, once its rows are committed; the entry."""
+        status = Status.from_json(result)
         folder = self.folder(student)
         if status.scores_recorded and result.get("autograded"):
             install_folder(folder, result["autograded"], {"key": key, "status": status.to_json()},
@@ -395,6 +452,8 @@ class ClassRun:
 
 def _escape(text: str) -> str:
     """One log line: newlines and other control characters escaped."""
+    if text.isprintable():  # the common case: nothing to escape (a space is printable)
+        return text
     return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 

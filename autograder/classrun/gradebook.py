@@ -60,21 +60,68 @@ def read_grades(db_url: str, course_id: str, assignment: str) -> tuple:
 
 def student_scores(gb: Gradebook, assignment: str, student: str):
     """{grade_id: (score, max_score)} of one submission, or None when there is none."""
-    from nbgrader.api import MissingEntry
+    return scores_of(gb, assignment, [student]).get(student)
+
+
+def scores_of(gb: Gradebook, assignment: str, students) -> dict:
+    """``{student: {grade_id: (score, max_score)}}`` of the submissions of ``students`` there are,
+    in one query: the scores nbgrader computes in SQL, as the database holds them now."""
+    from nbgrader.api import Assignment, BaseCell, Grade, SubmittedAssignment, SubmittedNotebook
+    found = {}
+    students = list(students)
+    for start in range(0, len(students), 500):  # bounded IN lists
+        rows = gb.db.query(SubmittedAssignment.student_id, BaseCell.name, Grade.score, Grade.max_score) \
+            .join(Assignment, Assignment.id == SubmittedAssignment.assignment_id) \
+            .outerjoin(SubmittedNotebook, SubmittedNotebook.assignment_id == SubmittedAssignment.id) \
+            .outerjoin(Grade, Grade.notebook_id == SubmittedNotebook.id) \
+            .outerjoin(BaseCell, BaseCell.id == Grade.cell_id) \
+            .filter(Assignment.name == assignment, SubmittedAssignment.student_id.in_(students[start:start + 500]))
+        for student, name, score, max_score in rows:
+            cells = found.setdefault(student, {})
+            if name is not None:
+                cells[name] = (score, max_score)
+    return found
+
+
+@contextlib.contextmanager
+def one_transaction(gb: Gradebook):
+    """Within this block, ``gb``'s session runs in one database transaction: the commits
+    nbgrader's Gradebook API makes after each change only flush, and the block's end commits
+    everything at once (an error rolls it all back). One commit, so one disk sync (SQLite), for
+    a batch of results instead of several per result. Objects are not expired at those inner
+    commits (nobody else writes meanwhile), so the assignment's cells load once per block; read
+    computed columns (scores) with a query, as :func:`student_scores` does."""
+    from sqlalchemy.orm import scoped_session, sessionmaker
+    connection = gb.engine.connect()
+    outer = connection.begin()
+    session = gb.db
+    gb.db = scoped_session(sessionmaker(autoflush=True, bind=connection, future=True, expire_on_commit=False,
+                                        join_transaction_mode="rollback_only"))
     try:
-        submission = gb.find_submission(assignment, student)
-    except MissingEntry:
-        return None
-    return {grade.name: (grade.score, grade.max_score)
-            for notebook in submission.notebooks for grade in notebook.grades}
+        yield gb
+        gb.db.commit()
+        outer.commit()
+    except BaseException:
+        outer.rollback()
+        raise
+    finally:
+        gb.db.remove()
+        gb.db = session
+        connection.close()
 
 
 def replay(gb: Gradebook, assignment: str, student: str, rows) -> None:
-    """Write a task's submission ``rows`` (None: nbgrader recorded none) into the gradebook."""
+    """Write a task's submission ``rows`` (None: nbgrader recorded none) into the gradebook's
+    session (the caller commits)."""
     if rows is None:
         return
     timestamp = datetime.fromisoformat(rows["timestamp"]) if rows["timestamp"] else None
     submission = _submission(gb, assignment, student, **({"timestamp": timestamp} if timestamp else {}))
+    with gb.db.no_autoflush:  # one flush at the end, not one per object read
+        _replay(submission, rows)
+
+
+def _replay(submission, rows) -> None:
     for notebook in submission.notebooks:
         data = rows["notebooks"].get(notebook.name)
         if data is None:
@@ -89,16 +136,21 @@ def replay(gb: Gradebook, assignment: str, student: str, rows) -> None:
             new = data["comments"].get(comment.name)
             if new is not None:
                 comment.auto_comment = new["auto_comment"]
-    gb.db.commit()
 
 
 def mark_failed(gb: Gradebook, assignment: str, student: str, reason: str, detail: str,
                 recorded: bool = False) -> None:
     """Flag ``student``'s submission (created if nbgrader recorded none) as failed, with the reason.
     Unless its scores were ``recorded`` (a failure that still graded every cell it could), no
-    auto score is left: a failed submission claims no points, in ``nbgrader export`` either."""
+    auto score is left: a failed submission claims no points, in ``nbgrader export`` either.
+    Written into the gradebook's session (the caller commits)."""
     submission = _submission(gb, assignment, student)
     text = FAILED_COMMENT.format(reason=reason, detail=(detail or "")[:500]).strip()
+    with gb.db.no_autoflush:
+        _mark(submission, text, recorded)
+
+
+def _mark(submission, text: str, recorded: bool) -> None:
     for notebook in submission.notebooks:
         notebook.flagged = True
         for grade in notebook.grades:
@@ -107,7 +159,6 @@ def mark_failed(gb: Gradebook, assignment: str, student: str, reason: str, detai
                 grade.auto_score = None
         for comment in notebook.comments:
             comment.auto_comment = text
-    gb.db.commit()
 
 
 def failed_reason(submission) -> str:

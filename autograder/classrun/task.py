@@ -230,7 +230,9 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds, limits=
 
     from ..notebook.limits import GradingLimits
     from ..notebook.sandbox import cgroup
+    from . import nbgrader_caches
 
+    nbgrader_caches.install()
     assignment = snapshot["assignment"]
     (root / CONFIG).write_text(snapshot["config"], encoding="utf-8")
     db = root / "gradebook.db"
@@ -245,6 +247,7 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds, limits=
         (submitted / name).parent.mkdir(parents=True, exist_ok=True)
         (submitted / name).write_bytes(data)
 
+    nbgrader_caches.throwaway(f"sqlite:///{db}")
     app = course_app(root, assignment, db_url=f"sqlite:///{db}", student=student)
     for name, value in (limits or {}).items():
         if name not in GradingLimits.names():
@@ -303,20 +306,29 @@ def _receipt(submitted: Path, autograded: Path, source: Path, commit: str, resul
 
 
 def submission_rows(gb, assignment: str, student: str):
-    """What the gradebook holds about one submission, as plain data (None: no submission)."""
-    from nbgrader.api import MissingEntry
-    try:
-        submission = gb.find_submission(assignment, student)
-    except MissingEntry:
+    """What the gradebook holds about one submission, as plain data (None: no submission); three
+    queries (the submission and its notebooks, their grades, their comments)."""
+    from nbgrader.api import Assignment, BaseCell, Comment, Grade, Notebook, SubmittedAssignment, SubmittedNotebook
+    found = gb.db.query(SubmittedAssignment.id, SubmittedAssignment.timestamp) \
+        .join(Assignment, Assignment.id == SubmittedAssignment.assignment_id) \
+        .filter(Assignment.name == assignment, SubmittedAssignment.student_id == student).one_or_none()
+    if found is None:
         return None
-    notebooks = {}
-    for nb in submission.notebooks:
-        notebooks[nb.name] = {
-            "late_submission_penalty": nb.late_submission_penalty,
-            "grades": {g.name: {"auto_score": g.auto_score, "manual_score": g.manual_score,
-                                "extra_credit": g.extra_credit, "max_score": g.max_score,
-                                "needs_manual_grade": g.needs_manual_grade} for g in nb.grades},
-            "comments": {c.name: {"auto_comment": c.auto_comment} for c in nb.comments},
-        }
-    timestamp = submission.timestamp
+    submission, timestamp = found
+    names, notebooks = {}, {}
+    for notebook_id, name, penalty in gb.db.query(SubmittedNotebook.id, Notebook.name, SubmittedNotebook.late_submission_penalty) \
+            .join(Notebook, Notebook.id == SubmittedNotebook.notebook_id) \
+            .filter(SubmittedNotebook.assignment_id == submission):
+        names[notebook_id] = name
+        notebooks[name] = {"late_submission_penalty": penalty, "grades": {}, "comments": {}}
+    for notebook_id, name, auto, manual, extra, max_score, needs in gb.db.query(
+            Grade.notebook_id, BaseCell.name, Grade.auto_score, Grade.manual_score, Grade.extra_credit,
+            Grade.max_score, Grade.needs_manual_grade).join(BaseCell, BaseCell.id == Grade.cell_id) \
+            .filter(Grade.notebook_id.in_(list(names))):
+        notebooks[names[notebook_id]]["grades"][name] = {
+            "auto_score": auto, "manual_score": manual, "extra_credit": extra, "max_score": max_score,
+            "needs_manual_grade": needs}
+    for notebook_id, name, auto_comment in gb.db.query(Comment.notebook_id, BaseCell.name, Comment.auto_comment) \
+            .join(BaseCell, BaseCell.id == Comment.cell_id).filter(Comment.notebook_id.in_(list(names))):
+        notebooks[names[notebook_id]]["comments"][name] = {"auto_comment": auto_comment}
     return {"timestamp": timestamp.isoformat() if timestamp else None, "notebooks": notebooks}

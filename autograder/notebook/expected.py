@@ -20,7 +20,7 @@ from pathlib import Path
 from . import assignments
 from . import quiz, steps
 from .check_kinds import KINDS
-from .reexecute import Limits, run_tasks
+from .reexecute import Limits, run_grader_tasks
 
 
 def reference_solutions(notebook: Path) -> dict:
@@ -38,11 +38,11 @@ def reference_solutions(notebook: Path) -> dict:
 
 def references(data: dict, seeds, limits: Limits = Limits(), python: str = sys.executable) -> dict:
     """``{seed: {step: {"before": state, "outcome": outcome}}}``: the reference solution under
-    each of ``seeds``, each step after the reference steps it declares, all in one fresh
-    sandboxed process of their own (reference code only)."""
+    each of ``seeds``, each step after the reference steps it declares, in the grader's own
+    sandboxed process (reference code only: :func:`autograder.notebook.reexecute.run_grader_tasks`)."""
     decl = steps.declaration(data["declaration"])
     tasks = [task for seed in seeds for task in steps.reference_tasks(decl, data["reference"], seed)]
-    run = run_tasks(tasks, limits, python=python, preload=decl.preload)
+    run = run_grader_tasks(tasks, limits, python=python, preload=decl.preload)
     if run.failure:
         raise RuntimeError("the reference solution failed under a grading seed: %s" % run.failure)
     found = {seed: {} for seed in seeds}

@@ -5,7 +5,7 @@ imported by the grader: :mod:`autograder.notebook.reexecute`).
 
 Started by :mod:`autograder.notebook.reexecute` as ``python -I harness.py``. Its standard input
 starts with one header line, ``{"token": str, "limits": {"output_chars", "seconds", "processes",
-"memory_mb", "sandboxed"}, "mode": "batch" | "serve", "preload": [module, ...]}`` (the grader
+"memory_mb", "sandboxed"}, "mode": "batch" | "batches" | "serve", "preload": [module, ...]}`` (the grader
 sends every limit; none has a default here; ``preload`` names modules imported before any task,
 e.g. ``numpy``: a forked task starts with them loaded).
 
@@ -20,6 +20,10 @@ then its ``cells`` with stdout captured. It writes one line ``token + {"reports"
 to file descriptor 1, a report per task: the error (if any), what was printed, a plain-data
 description of each name in the task's ``report`` list, the generator's state, and with
 ``"snapshot": true`` the state after ``before`` (what the grader passes to a student's run).
+
+``batches`` (the grader's reference runs for one grading process, many submissions): as
+``batch``, but a JSON list of tasks per input line, each answered by one report line, until
+the input ends. Only grader-side code (reference cells, declared mistakes) is ever sent to it.
 
 ``serve`` (a student's runs): this process never reads a task. For each byte ``T`` on its input
 it forks a child before any student code ran; the child alone reads the task line that follows,
@@ -307,6 +311,15 @@ def main():
             _clear(".")
             if limits["sandboxed"]:
                 _clear("/tmp")
+    elif header["mode"] == "batches":  # the grader's own runs, a JSON list of tasks per line
+        while True:
+            line = sys.stdin.buffer.readline()  # nothing else reads the input here
+            if not line.strip():
+                break
+            del reports[:]
+            for task in json.loads(line):
+                reports.append(run_task(task))
+            emit()
     else:
         for task in json.loads(sys.stdin.read()):
             reports.append(run_task(task))

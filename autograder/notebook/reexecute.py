@@ -10,6 +10,7 @@ The process runs in the course sandbox (:mod:`autograder.notebook.sandbox`: bubb
 no network, nothing of the course visible but ``harness.py``) unless the caller passes its own
 ``wrapper``; without bubblewrap it runs with the rlimits only, and says so loudly.
 """
+import atexit
 import json
 import os
 import resource
@@ -177,12 +178,42 @@ def run_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, wr
                len(stdout) >= limits.output_bytes, stderr, malformed)
 
 
+def run_grader_tasks(tasks, limits: Limits = Limits(), python: str = sys.executable, preload=()) -> Run:
+    """Run the grader's own harness ``tasks`` (reference cells and declared mistakes: never a
+    student's code) as :func:`run_tasks` does, in a sandboxed process kept for this grading
+    process's life (one per limits, interpreter and preload), so that many submissions' reference
+    runs share one sandbox and interpreter start-up. It runs under a uid of its own range
+    (:func:`autograder.notebook.sandbox.bwrap.grader_uid`), never a student sandbox's. A kept
+    process that fails (its CPU limit spent over many batches, or killed) is replaced and the
+    batch run once more in a fresh one, whose failure is the answer."""
+    key = (limits, python, tuple(preload))
+    server = _GRADER_PROCESSES.pop(key, None)
+    if server is not None and not server.usable():
+        server.close()
+        server = None
+    fresh = server is None
+    if fresh:
+        server = _Batches(limits, python, preload)
+    run = server.batch(tasks)
+    if run.reports is None:
+        server.close()
+        return run_grader_tasks(tasks, limits, python, preload) if not fresh else run
+    _GRADER_PROCESSES[key] = server
+    return run
+
+
+def close_grader_processes() -> None:
+    """End the kept grader-side processes (at exit, or to start afresh)."""
+    while _GRADER_PROCESSES:
+        _GRADER_PROCESSES.popitem()[1].close()
+
+
 class _Process:
     """One fresh ``python -I harness.py`` in the course sandbox (or ``wrapper``), its scratch
     folder, its token and its header line (see :mod:`autograder.notebook.harness`)."""
 
-    def __init__(self, limits: Limits, python: str, wrapper, mode_name: str, preload=()):
-        self.limits, self.python, self.wrapper = limits, python, wrapper
+    def __init__(self, limits: Limits, python: str, wrapper, mode_name: str, preload=(), uid=None):
+        self.limits, self.python, self.wrapper, self.uid = limits, python, wrapper, uid
         self.token = secrets.token_hex(16)
         self.mode = modes.warn_if_unsandboxed() if wrapper is None else None
         self.header = (json.dumps({
@@ -208,7 +239,7 @@ class _Process:
             argv = [*self.wrapper, *argv]
         else:
             argv = bwrap.command(argv, cwd=work, readable=[HARNESS], mode=self.mode,
-                                 interpreters=[self.python], private=str(self.scratch),
+                                 interpreters=[self.python], private=str(self.scratch), uid=self.uid,
                                  limits=bwrap.ProcessLimits(processes=self.limits.processes))
         self._stderr = open(self.scratch / "stderr", "w+b")
         self.proc = subprocess.Popen(
@@ -238,8 +269,8 @@ class _Served(_Process):
     """A harness in mode ``serve``: one task at a time, each outcome read before the next task
     is written."""
 
-    def __init__(self, limits: Limits, python: str, wrapper, preload=()):
-        super().__init__(limits, python, wrapper, "serve", preload)
+    def __init__(self, limits: Limits, python: str, wrapper, preload=(), mode_name="serve", uid=None):
+        super().__init__(limits, python, wrapper, mode_name, preload, uid)
         self.alive, self._timed_out, self._malformed = True, False, None
         self.start(stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._send(self.header)
@@ -267,12 +298,13 @@ class _Served(_Process):
             processes.kill_tree(self.proc)
         return found
 
-    def _line(self, deadline: float) -> Optional[bytes]:
-        """The next line the process writes before ``deadline``, at most ``output_bytes`` long."""
+    def _line(self, deadline: float, cap: int = 0) -> Optional[bytes]:
+        """The next line the process writes before ``deadline``, at most ``cap`` (default: twice
+        ``output_bytes``) long."""
         fd = self.proc.stdout.fileno()
         while b"\n" not in self._pending:
             left = deadline - time.monotonic()
-            if len(self._pending) > 2 * self.limits.output_bytes or left <= 0 \
+            if len(self._pending) > (cap or 2 * self.limits.output_bytes) or left <= 0 \
                     or not select.select([fd], [], [], left)[0]:
                 self._timed_out = left <= 0 or not self._pending
                 return None
@@ -288,6 +320,32 @@ class _Served(_Process):
         processes.kill_tree(self.proc)
         returncode, stderr = self.ended()
         return Run(None, returncode, self._timed_out, False, stderr, self._malformed)
+
+
+class _Batches(_Served):
+    """A harness in mode ``batches``: the grader's own runs, a JSON list of tasks per line."""
+
+    def __init__(self, limits: Limits, python: str, preload=()):
+        super().__init__(limits, python, None, preload, "batches", bwrap.grader_uid())
+
+    def usable(self) -> bool:
+        return self.alive and self.proc.poll() is None
+
+    def batch(self, tasks) -> Run:
+        """The reports of ``tasks``, or why there are none."""
+        tasks = list(tasks)
+        if not self._send(json.dumps(tasks).encode("utf-8") + b"\n"):
+            return self.failed()
+        line = self._line(time.monotonic() + self.limits.seconds, max(2 * self.limits.output_bytes, len(tasks) << 16))
+        reports, malformed = (None, None) if line is None else parse_reports(line, self.token, tasks)
+        if reports is None:
+            self.alive, self._malformed = False, malformed
+            return self.failed()
+        return Run(reports, 0, False, False, "")
+
+
+_GRADER_PROCESSES = {}  # (limits, python, preload) -> the kept _Batches process
+atexit.register(close_grader_processes)
 
 
 def _exited_within(proc: subprocess.Popen, seconds: float) -> bool:

@@ -6,7 +6,8 @@ them in advance. They are also *chosen*: each common mistake the declaration nam
 cell, see :mod:`autograder.notebook.steps`) must fail under at least one of them, so that a
 mistake giving the reference's outcome under most seeds (a bound that only changes which
 rejected draws are kept) fails every grading run, never by luck. Candidates run, reference and
-mistakes (grader-side code only), in one sandboxed process per batch; the candidate that fails
+mistakes (grader-side code only), a batch at a time in the grader's own sandboxed process
+(:func:`autograder.notebook.reexecute.run_grader_tasks`); the candidate that fails
 the most mistakes not yet failed is kept, then the next such, until every mistake fails under
 some kept seed; then fresh seeds fill up to the declared ``secret_seeds``. docs/grading.md derives what this leaves to chance.
 
@@ -16,7 +17,6 @@ submission gets the same secret seeds, and so the same points, in every grading 
 student can compute them. A receipt records the seeds, so that ``python -m autograder verify``
 regrades with exactly them.
 """
-import dataclasses
 import hashlib
 import hmac
 import os
@@ -26,9 +26,9 @@ from itertools import count
 from pathlib import Path
 
 from . import steps
-from .reexecute import Limits, run_tasks
+from .reexecute import Limits, run_grader_tasks
 
-BATCH = 16        # candidate seeds run per process
+BATCH = 16        # candidate seeds run per batch
 MAX_BATCHES = 8   # then a mistake no candidate tells apart is a declaration error
 KEY_FILE = ".secret_seeds.key"  # in the course root, beside gradebook.db
 
@@ -103,15 +103,15 @@ def _fresh(candidates, taken: list, number: int) -> list:
 
 def separating(data: dict, candidates: list, limits: Limits = Limits(), python: str = sys.executable) -> dict:
     """``{candidate: {(step id, mistake name), ...}}``: the declared mistakes that fail the
-    step's check under each candidate seed (in the order given)."""
+    step's check under each candidate seed (in the order given), from one batch of the grader's
+    own runs (reference cells and declared mistakes only)."""
     decl = steps.declaration(data["declaration"])
     reference = data["reference"]
     jobs = [(seed, step, name, cell) for seed in candidates for step in decl.steps if step.mistakes
             for name, cell in ((None, reference[step.id]), *step.mistakes)]
     tasks = [steps.reference_task(decl, step, reference, seed, cell, snapshot=name is None)
              for seed, step, name, cell in jobs]
-    limits = dataclasses.replace(limits, output_bytes=max(limits.output_bytes, len(tasks) << 16))
-    run = run_tasks(tasks, limits, python=python, preload=decl.preload)
+    run = run_grader_tasks(tasks, limits, python=python, preload=decl.preload)
     if run.failure:
         raise RuntimeError("the declared mistakes could not be run: %s" % run.failure)
     told, references = {seed: set() for seed in candidates}, {}

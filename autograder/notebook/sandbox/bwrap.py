@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 from .launcher import _launch
 from .modes import Mode, detect
 
-UID_BASE, UID_SPAN = 3_000_000_000, 1 << 24  # the uids sandboxes run under (root mode)
+UID_BASE, UID_SPAN = 3_000_000_000, 1 << 24  # the uids student sandboxes run under (root mode); the next span: grader-side ones
 GRADER = Path(__file__).resolve().parents[2]  # the autograder package: never visible inside
 
 # /etc entries a Python process (and matplotlib/numpy) may want; nothing secret.
@@ -43,6 +43,12 @@ class ProcessLimits:
 def new_uid() -> int:
     """A fresh uid for one sandbox: no account, no files, no processes anywhere."""
     return UID_BASE + secrets.randbelow(UID_SPAN)
+
+
+def grader_uid() -> int:
+    """A uid for a sandbox running grader-side code only (reference runs): from a range of its
+    own, so that no student's sandbox ever runs under it."""
+    return UID_BASE + UID_SPAN + secrets.randbelow(UID_SPAN)
 
 
 def _python_paths() -> list:
@@ -112,6 +118,10 @@ def _base_args(mode: Mode, interpreters=()) -> _Args:
     for path in _python_paths() + extra:
         if path.exists() and not any(p in args.bound for p in [path, *path.parents]):
             args.bind(path)
+    for hook in sorted(Path(sys.prefix).glob("lib/python*/site-packages/__editable__*.pth")):
+        # the grader's editable install: its finder points at nothing the sandbox shows, and
+        # loading it is a third of each sandboxed interpreter's start-up
+        args.args += ["--ro-bind", os.devnull, str(hook)]
     lib64 = Path(sys.prefix, "lib64")
     if lib64.is_symlink() and Path(sys.prefix, "lib") in args.bound:
         args.args += ["--symlink", os.readlink(lib64), str(lib64)]

@@ -1,0 +1,69 @@
+"""Two caches for work nbgrader repeats for every notebook of every submission, installed in a
+grading process by :func:`install` (:func:`autograder.classrun.task.grade` calls it). Neither
+changes what nbgrader decides:
+
+- nbgrader validates each cell's nbgrader metadata with ``jsonschema.validate(metadata,
+  schema)``, which checks the (constant) schema itself first and builds a validator, every
+  call; here the validator is built and the schema checked once per schema, and each cell is
+  validated with it (same validator class, same errors: the best match is raised);
+- every ``nbgrader.api.Gradebook`` nbgrader opens (about a dozen per submission) makes a new
+  SQLAlchemy engine; here the engine of the last SQLite URL is kept and reused (the previous
+  one disposed when another URL comes), so a submission's temporary gradebook is connected to
+  once, not a dozen times; a gradebook marked :func:`throwaway` (a grading task's temporary
+  one, whose rows the coordinator replays) is written without waiting for the disk
+  (``synchronous=OFF``, journal in memory): a dozen commits per submission, none of them synced.
+"""
+import types
+
+_validators = {}  # id(schema) -> (schema, validator)
+_engine = {}      # the last SQLite URL -> its engine
+_throwaway = set()  # SQLite URLs of gradebooks nobody keeps
+
+
+def validate(instance, schema) -> None:
+    """``jsonschema.validate(instance, schema)``, with the schema checked and its validator built once."""
+    import jsonschema
+    found = _validators.get(id(schema))
+    if found is None or found[0] is not schema:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        found = _validators[id(schema)] = (schema, cls(schema))
+    error = jsonschema.exceptions.best_match(found[1].iter_errors(instance))
+    if error is not None:
+        raise error
+
+
+def create_engine(url, **kwargs):
+    """``sqlalchemy.create_engine``, the engine of the last SQLite URL kept."""
+    import sqlalchemy
+    if not str(url).startswith("sqlite:"):
+        return sqlalchemy.create_engine(url, **kwargs)
+    key = (str(url), tuple(sorted(kwargs.items())))
+    if key not in _engine:
+        while _engine:
+            _engine.popitem()[1].dispose()
+        engine = _engine[key] = sqlalchemy.create_engine(url, **kwargs)
+        if str(url) in _throwaway:
+            sqlalchemy.event.listen(engine, "connect", _unsynced)
+    return _engine[key]
+
+
+def throwaway(url: str) -> None:
+    """Mark the SQLite gradebook ``url`` as temporary: its engine will not sync to disk."""
+    _throwaway.clear()
+    _throwaway.add(str(url))
+
+
+def _unsynced(connection, record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.execute("PRAGMA journal_mode=MEMORY")
+    cursor.close()
+
+
+def install() -> None:
+    """Put both caches in place (once per process)."""
+    import nbgrader.api
+    import nbgrader.nbgraderformat.common
+    nbgrader.nbgraderformat.common.jsonschema = types.SimpleNamespace(validate=validate)
+    nbgrader.api.create_engine = create_engine

@@ -1,0 +1,190 @@
+"""The cuts in a submission's CPU (bench/README.md) decide nothing differently:
+
+- the grader's reference runs go to one kept sandboxed process (``run_grader_tasks``): the same
+  reports as a fresh process, a uid no student sandbox can get, replaced when it has died;
+- nbgrader's metadata validation with the validator built once raises what ``jsonschema.validate``
+  raises, and the kept SQLite engine serves a second gradebook on the same file;
+- the coordinator's gradebook reads by query (``student_scores``, ``scores_of``,
+  ``submission_rows``) give what walking nbgrader's objects gives, manual scores and extra
+  credit included, and ``one_transaction`` commits all or nothing.
+"""
+import json
+import os
+import signal
+from pathlib import Path
+
+import jsonschema
+import pytest
+from nbgrader.api import Gradebook, MissingEntry
+
+from autograder.classrun import gradebook as gradebooks
+from autograder.classrun import nbgrader_caches, task
+from autograder.notebook import expected, reexecute, steps
+from autograder.notebook.sandbox import bwrap, modes
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = expected.load(ROOT / "source" / "reproducibility" / "reproducibility.expected.json")
+DECL = steps.declaration(DATA["declaration"])
+
+
+def reference_tasks(seeds):
+    return [t for seed in seeds for t in steps.reference_tasks(DECL, DATA["reference"], seed)]
+
+
+@pytest.mark.bwrap
+def test_the_kept_grader_process_reports_as_a_fresh_one_and_is_replaced_when_dead():
+    reexecute.close_grader_processes()
+    tasks = reference_tasks([7, 8])
+    fresh = reexecute.run_tasks(tasks)
+    first = reexecute.run_grader_tasks(tasks)
+    assert first.reports == fresh.reports and first.failure is None
+    (kept,) = reexecute._GRADER_PROCESSES.values()
+    assert reexecute.run_grader_tasks(tasks).reports == fresh.reports
+    assert reexecute._GRADER_PROCESSES[next(iter(reexecute._GRADER_PROCESSES))] is kept  # kept, not restarted
+    os.killpg(kept.proc.pid, signal.SIGKILL)  # our own child: it dies, the next batch gets a fresh one
+    kept.proc.wait()
+    assert reexecute.run_grader_tasks(tasks).reports == fresh.reports
+    (replaced,) = reexecute._GRADER_PROCESSES.values()
+    assert replaced is not kept
+    assert modes.detect().sandboxed and replaced.uid is not None
+    reexecute.close_grader_processes()
+    assert replaced.proc.poll() is not None
+
+
+def test_grader_side_uids_are_never_student_uids():
+    students = {bwrap.new_uid() for _ in range(2000)}
+    graders = {bwrap.grader_uid() for _ in range(2000)}
+    assert max(students) < bwrap.UID_BASE + bwrap.UID_SPAN <= min(graders)
+    assert min(students) >= bwrap.UID_BASE and max(graders) < 1 << 32
+
+
+def test_the_validator_built_once_raises_what_jsonschema_raises():
+    from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
+    schema = MetadataValidatorV3().schema
+    good = {"grade": True, "solution": False, "locked": True, "points": 2, "grade_id": "t", "schema_version": 3}
+    instances = [good, dict(good, points="two"), dict(good, grade="yes"), dict(good, grade_id=3),
+                 {k: v for k, v in good.items() if k != "grade_id"}, dict(good, surprise=1), []]
+    outcomes = []
+    for instance in instances:
+        found = []
+        for check in (nbgrader_caches.validate, jsonschema.validate):
+            try:
+                check(instance, schema)
+                found.append(None)
+            except jsonschema.ValidationError as error:
+                found.append((error.message, list(error.path)))
+        assert found[0] == found[1], instance
+        outcomes.append(found[0])
+    assert outcomes[0] is None and sum(o is not None for o in outcomes) >= 3  # some are refused
+
+
+def test_installed_caches_keep_nbgrader_validating_and_one_engine_per_gradebook_file(tmp_path):
+    nbgrader_caches.install()
+    from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
+    from nbformat.v4 import new_code_cell
+    cell = new_code_cell("x = 1", metadata={"nbgrader": {"grade": True, "solution": False, "locked": True,
+                                                          "points": "two", "grade_id": "t", "schema_version": 3}})
+    with pytest.raises(jsonschema.ValidationError):
+        MetadataValidatorV3().validate_cell(cell)
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as one:
+        one.add_student("ada")
+    with Gradebook(url) as two:
+        assert two.engine is one.engine and [s.id for s in two.students] == ["ada"]
+    with Gradebook(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        assert other.engine is not one.engine and other.students == []
+
+
+def gradebook_with_submissions(url: str) -> None:
+    with Gradebook(url) as gb:
+        gb.add_assignment("a1")
+        for nb in ("one", "two"):
+            gb.add_notebook(nb, "a1")
+            gb.add_grade_cell(f"{nb}_g1", nb, "a1", max_score=2, cell_type="code")
+            gb.add_grade_cell(f"{nb}_g2", nb, "a1", max_score=3, cell_type="code")
+            gb.add_solution_cell(f"{nb}_s1", nb, "a1")
+            gb.add_task_cell(f"{nb}_t1", nb, "a1", max_score=1, cell_type="markdown")
+        for student in ("ada", "ben", "cy"):
+            gb.add_student(student)
+        gb.add_submission("a1", "ada")
+        gb.add_submission("a1", "ben")
+        ada = gb.find_submission("a1", "ada")
+        for notebook in ada.notebooks:
+            notebook.late_submission_penalty = 0.5
+            for n, grade in enumerate(notebook.grades):
+                grade.auto_score = n
+                grade.manual_score = 1.5 if n == 1 else None
+                grade.extra_credit = 0.25 if n == 0 else None
+                grade.needs_manual_grade = n == 2
+            for comment in notebook.comments:
+                comment.auto_comment = f"said {comment.name}"
+        gb.db.commit()
+
+
+def walked_scores(gb, student):
+    try:
+        submission = gb.find_submission("a1", student)
+    except MissingEntry:
+        return None
+    return {g.name: (g.score, g.max_score) for nb in submission.notebooks for g in nb.grades}
+
+
+def walked_rows(gb, student):
+    try:
+        submission = gb.find_submission("a1", student)
+    except MissingEntry:
+        return None
+    return {"timestamp": submission.timestamp.isoformat() if submission.timestamp else None, "notebooks": {
+        nb.name: {"late_submission_penalty": nb.late_submission_penalty,
+                  "grades": {g.name: {"auto_score": g.auto_score, "manual_score": g.manual_score,
+                                      "extra_credit": g.extra_credit, "max_score": g.max_score,
+                                      "needs_manual_grade": g.needs_manual_grade} for g in nb.grades},
+                  "comments": {c.name: {"auto_comment": c.auto_comment} for c in nb.comments}}
+        for nb in submission.notebooks}}
+
+
+def test_gradebook_reads_by_query_match_nbgraders_objects(tmp_path):
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    gradebook_with_submissions(url)
+    with Gradebook(url) as gb:
+        for student in ("ada", "ben", "cy", "nobody"):
+            assert gradebooks.student_scores(gb, "a1", student) == walked_scores(gb, student)
+            assert task.submission_rows(gb, "a1", student) == walked_rows(gb, student)
+        assert gradebooks.scores_of(gb, "a1", ["ada", "ben", "cy"]) == \
+            {s: walked_scores(gb, s) for s in ("ada", "ben")}
+        assert walked_scores(gb, "ada")["one_g2"] == (1.5, 3) and walked_scores(gb, "ada")["one_g1"] == (0.25, 2)
+
+
+def test_one_transaction_commits_everything_or_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    gradebook_with_submissions(url)
+    rows = {"timestamp": None, "notebooks": {"one": {"late_submission_penalty": None, "comments": {},
+                                                     "grades": {"one_g1": {"auto_score": 2.0, "needs_manual_grade": False}}}}}
+    with Gradebook(url) as gb:
+        with pytest.raises(RuntimeError):
+            with gradebooks.one_transaction(gb):
+                gradebooks.replay(gb, "a1", "cy", rows)  # nbgrader's API commits inside: only flushed
+                raise RuntimeError("stop")
+    with Gradebook(url) as gb:
+        assert walked_scores(gb, "cy") is None
+        with gradebooks.one_transaction(gb):
+            gradebooks.replay(gb, "a1", "cy", rows)
+            gradebooks.mark_failed(gb, "a1", "ben", "timed out", "It took too long.", recorded=False)
+    with Gradebook(url) as gb:
+        assert walked_scores(gb, "cy")["one_g1"] == (2.0, 2)
+        assert gradebooks.failed_reason(gb.find_submission("a1", "ben")) == "timed out"
+
+
+def test_only_a_throwaway_gradebook_skips_syncing_to_disk(tmp_path):
+    from sqlalchemy import text
+    nbgrader_caches.install()
+    kept, temporary = (f"sqlite:///{tmp_path / name}" for name in ("kept.db", "task.db"))
+    nbgrader_caches.throwaway(temporary)
+    synced = {}
+    for url in (kept, temporary):
+        with Gradebook(url) as gb:
+            gb.add_student("ada")
+            synced[url] = gb.db.execute(text("PRAGMA synchronous")).scalar()
+        with Gradebook(url) as gb:
+            assert [s.id for s in gb.students] == ["ada"]
+    assert synced[kept] != 0 and synced[temporary] == 0
