@@ -9,14 +9,13 @@
   otter's format (an init cell, ``grader.check("...")`` under each answer).
 - :func:`our_course`: this repository's course (its ``nbgrader_config.py`` and ``source/``).
 
-Every expected value in the tests is derived here, never typed: step 1-4's by running the source
-notebook's reference solution (under the seed the declaration names), the quiz's letters from the
-derived key ``quiz.expected.json``. Each student hands in the same answers (by grade_id) to all
+Every expected value in the tests is derived here, never typed: step 3-4's by running the source
+notebook's reference solution in a fresh interpreter, step 2's seed from the declaration
+(``task_seed``), the quiz's letters from the derived key ``quiz.expected.json``. Each student hands in the same answers (by grade_id) to all
 three: the example class (``examples/reproducibility/class.json``) cycled to the class size.
 """
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -29,11 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "reproducibility"
 SOURCE = ROOT / "source" / ASSIGNMENT
 NOTEBOOKS = ("reproducibility.ipynb", "quiz.ipynb")
-SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 sys.path.insert(0, str(ROOT))
 
 from autograder.course.demo import example_class  # noqa: E402
 from autograder.course.submissions import fill, hand_in  # noqa: E402
+from autograder.notebook.expected import reference_solutions  # noqa: E402
 
 # What the example class's students are, by the end of their name (bench/peers.py prints these)
 VARIANTS = {"ada": "right", "forgot_seed": "forgot-seed", "wrong_seed": "wrong-seed (7)",
@@ -66,21 +65,10 @@ def check(cmd: list, cwd, environment: dict) -> None:
 
 # ------------------------------------------------------------------- the tests, derived
 
-def reference() -> dict:
-    """``{grade_id: source}`` of the source notebooks' solution cells."""
-    cells = {}
-    for name in NOTEBOOKS:
-        for cell in nbformat.read(SOURCE / name, as_version=4).cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("solution") and SOLUTION.search(cell.source):
-                cells[meta["grade_id"]] = SOLUTION.search(cell.source).group(1)
-    return cells
-
-
 def derived() -> dict:
     """What the reference leaves, run in a fresh interpreter: the scores after step 3 and what
     step 4 prints; and the task seed (the declaration's) and the quiz key (the derived key's)."""
-    ref = reference()
+    ref = reference_solutions(SOURCE / "reproducibility.ipynb")
     code = ("import contextlib, io, json, sys\nns = {}\n"
             "for source in json.loads(sys.argv[1])[:3]:\n    exec(source, ns)\n"
             "scores = list(ns['accuracy_scores'])\nout = io.StringIO()\n"
