@@ -21,9 +21,9 @@ command runs in a cgroup of its own (bench/peers_cgroup.py), so its CPU counts i
 tree: sandboxed, reparented and kernel processes too. Prints seconds and CPU-seconds per
 submission (median of the rounds), the ratios to plain nbgrader and issue 22's targets marked met
 or not; then the verdicts per variant (points per step and the quiz's, per grader) and each
-disagreement explained; then, unless ``--no-secondary``, the same-pipeline table of
-bench/grade_class.py (stock ``nbgrader autograde`` under this course's config vs ours). Writes it
-all as JSON (``--json``). Speed is measured here, never in the tests.
+disagreement explained; then, unless ``--no-secondary``, bench/grade_class.py's same-pipeline
+comparison, ``stock``: ``nbgrader autograde`` sequential under this course's own config, a
+fourth command in the same rounds (its gradebook must equal ours). Writes it all as JSON (``--json``). Speed is measured here, never in the tests.
 """
 import argparse
 import hashlib
@@ -43,7 +43,7 @@ sys.path.insert(0, str(HERE))
 import peers_cgroup  # noqa: E402
 import peers_courses as courses  # noqa: E402
 
-TOOLS = ("plain", "otter", "ours")
+TOOLS = ("plain", "otter", "ours", "stock")
 REQUIREMENTS = HERE / "requirements-otter.txt"
 STEPS = ("test_step1", "test_step2", "test_step3", "test_step4")
 # Why a grader's verdict on a step differs from the others', for the disagreements these
@@ -98,6 +98,8 @@ def command(tool: str, folder: Path, jobs: int) -> list:
         return [sys.executable, "-m", "nbgrader", "autograde", courses.ASSIGNMENT]
     if tool == "ours":
         return [sys.executable, "-m", "autograder", "grade", courses.ASSIGNMENT]
+    if tool == "stock":  # the same pipeline as ours (this course's config), sequential
+        return [sys.executable, "-m", "nbgrader", "autograde", courses.ASSIGNMENT]
     listing = folder / "jobs.txt"
     listing.write_text("".join(f"{a} {s} {o}\n" for a, s, o in courses.otter_jobs(folder)))
     return ["xargs", "-a", listing, "-P", str(jobs), "-n", "3", "sh", "-c",
@@ -128,10 +130,11 @@ def disagreements(table: dict, worth: dict) -> list:
     found = []
     for label in table["ours"]:
         for gid in STEPS:
-            got = {tool: table[tool].get(label, {}).get("steps", {}).get(gid) for tool in table}
+            got = {tool: table[tool].get(label, {}).get("steps", {}).get(gid)
+                   for tool in table if tool != "stock"}
             if len(set(got.values())) > 1:
                 found.append((label, gid, got, EXPLAINED.get((label, gid), "UNEXPLAINED")))
-        quiz = {tool: table[tool].get(label, {}).get("quiz") for tool in table}
+        quiz = {tool: table[tool].get(label, {}).get("quiz") for tool in table if tool != "stock"}
         if len(set(quiz.values())) > 1:
             found.append((label, "quiz", quiz, "UNEXPLAINED"))
     return found
@@ -146,6 +149,8 @@ def bench_class(tmp: Path, count: int, args, otter_bin, where) -> dict:
     if otter_bin:
         templates["otter"] = courses.otter_course(tmp / f"otter{count}", students, facts, otter_bin,
                                                   templates["plain"] / "release" / courses.ASSIGNMENT)
+    if not args.no_secondary:
+        templates["stock"] = templates["ours"]
     tools = [t for t in TOOLS if t in templates]
     envs = {t: courses.env(py_bin) for t in tools}
     if otter_bin:
@@ -156,6 +161,7 @@ def bench_class(tmp: Path, count: int, args, otter_bin, where) -> dict:
         order = tools[r % len(tools):] + tools[:r % len(tools)]
         for tool in order:
             copy = shutil.copytree(templates[tool], tmp / f"{tool}{count}-r{r}")
+            load = os.getloadavg()[0]
             measured = peers_cgroup.run(command(tool, copy, args.otter_jobs), copy, envs[tool], where=where)
             if measured.returncode != 0:
                 print(f"WARNING: {tool} exited {measured.returncode}: {measured.stderr[-1500:]}", flush=True)
@@ -168,9 +174,10 @@ def bench_class(tmp: Path, count: int, args, otter_bin, where) -> dict:
             if table.setdefault(tool, rows) != rows:
                 raise SystemExit(f"{tool}: the verdicts differ between rounds")
             runs[tool].append({"seconds": round(measured.seconds, 2), "cpu_seconds": round(measured.cpu_seconds, 2),
-                               "returncode": measured.returncode, "lingering": measured.lingering})
+                               "returncode": measured.returncode, "lingering": measured.lingering,
+                               "load_before": round(load, 2)})
             print(f"{count} submissions, round {r + 1}, {tool:5}: {measured.seconds:7.1f} s, "
-                  f"CPU {measured.cpu_seconds:7.1f} s", flush=True)
+                  f"CPU {measured.cpu_seconds:7.1f} s (load {load:.2f})", flush=True)
             shutil.rmtree(copy)
     per = {t: {"s_per_submission": round(statistics.median(x["seconds"] for x in runs[t]) / count, 3),
                "cpu_s_per_submission": round(statistics.median(x["cpu_seconds"] for x in runs[t]) / count, 3)}
@@ -187,19 +194,13 @@ def bench_class(tmp: Path, count: int, args, otter_bin, where) -> dict:
             per["otter"]["s_per_submission"] > ours["s_per_submission"]
             and per["otter"]["cpu_s_per_submission"] > ours["cpu_s_per_submission"])
     worth = courses.points()
-    return {"submissions": count, "rounds": runs, "per_submission": per, "targets": targets,
+    same = table.get("stock") == table["ours"] if "stock" in table else None
+    return {"submissions": count, "stock_same_as_ours": same, "rounds": runs, "per_submission": per,
+            "targets": targets,
             "verdicts": table, "disagreements": [
                 {"variant": v, "cell": g, "points": p, "why": w} for v, g, p, w in disagreements(table, worth)],
             "max_points": {"steps": {g: worth[g] for g in STEPS},
                            "quiz": sum(p for g, p in worth.items() if g not in STEPS)}}
-
-
-def secondary(count: int) -> dict:
-    """bench/grade_class.py's same-pipeline comparison (stock vs local), one run."""
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run([sys.executable, str(HERE / "grade_class.py"), "--students", str(count),
-                        "--modes", "stock", "local", "--json", out.name], check=True, stdout=subprocess.DEVNULL)
-        return json.loads(Path(out.name).read_text())["classes"][0]
 
 
 def show(result: dict) -> None:
@@ -207,6 +208,8 @@ def show(result: dict) -> None:
     print(f"\n{n} submissions, median of {len(result['rounds']['plain'])} rounds")
     print(f"{'tool':8} {'s/submission':>13} {'CPU-s/submission':>17} {'wall: plain/tool':>17} {'CPU: tool/plain':>16}")
     for tool, row in per.items():
+        if tool == "stock":
+            continue
         print(f"{tool:8} {row['s_per_submission']:13.3f} {row['cpu_s_per_submission']:17.3f} "
               f"{row['wall_vs_plain']:16.2f}x {row['cpu_vs_plain']:15.2f}x")
     for target, met in result["targets"].items():
@@ -214,10 +217,11 @@ def show(result: dict) -> None:
     steps = result["max_points"]["steps"]
     print(f"\nverdicts (points; steps 1-4 out of {list(steps.values())}, quiz out of "
           f"{result['max_points']['quiz']}):")
-    print(f"{'variant':24} " + " ".join(f"{tool:>20}" for tool in result["verdicts"]))
+    peers = [tool for tool in result["verdicts"] if tool != "stock"]
+    print(f"{'variant':24} " + " ".join(f"{tool:>20}" for tool in peers))
     for label in result["verdicts"]["ours"]:
         cells = []
-        for tool in result["verdicts"]:
+        for tool in peers:
             row = result["verdicts"][tool][label]
             cells.append(f"{'/'.join('%g' % row['steps'][g] for g in STEPS)} q{row['quiz']:g} ={row['total']:g}"
                          + ("!" if row.get("inconsistent") else ""))
@@ -226,6 +230,14 @@ def show(result: dict) -> None:
     for d in result["disagreements"]:
         points = ", ".join(f"{t} {p:g}" if p is not None else f"{t} -" for t, p in d["points"].items())
         print(f"  {d['variant']}, {d['cell']} ({points}): {d['why']}")
+    if "stock" in per:
+        print(f"\nsame pipeline (this course's config; bench/grade_class.py's comparison, CPU by cgroup): "
+              f"stock `nbgrader autograde` {per['stock']['s_per_submission']:.3f} s/submission, CPU "
+              f"{per['stock']['cpu_s_per_submission']:.3f}; ours {per['ours']['s_per_submission']:.3f} s, CPU "
+              f"{per['ours']['cpu_s_per_submission']:.3f}; ours vs stock "
+              f"{per['stock']['s_per_submission'] / per['ours']['s_per_submission']:.2f}x wall, "
+              f"{per['ours']['cpu_s_per_submission'] / per['stock']['cpu_s_per_submission']:.2f}x CPU; "
+              f"identical gradebooks: {result['stock_same_as_ours']}")
 
 
 def main() -> int:
@@ -234,7 +246,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--otter-jobs", type=int, default=os.cpu_count(), help="`otter run`s at a time")
     parser.add_argument("--no-otter", action="store_true", help="leave otter-grader out")
-    parser.add_argument("--no-secondary", action="store_true", help="leave out bench/grade_class.py's table")
+    parser.add_argument("--no-secondary", action="store_true", help="leave out the same-pipeline "
+                        "table (stock `nbgrader autograde` under this course's config)")
     parser.add_argument("--json", type=Path, default=Path("peers-results.json"))
     args = parser.parse_args()
 
@@ -253,18 +266,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         for count in args.students:
             result = bench_class(Path(tmp), count, args, otter_bin, where)
-            if not args.no_secondary:
-                result["same_pipeline"] = secondary(count)
             results["classes"].append(result)
             show(result)
-            if "same_pipeline" in result:
-                sp = result["same_pipeline"]
-                print(f"same pipeline (bench/grade_class.py, machine CPU): stock "
-                      f"{sp['seconds_per_submission']['stock']:.3f} s/submission "
-                      f"(CPU {sp['machine_cpu_seconds']['stock'] / count:.3f}), local "
-                      f"{sp['seconds_per_submission']['local']:.3f} "
-                      f"(CPU {sp['machine_cpu_seconds']['local'] / count:.3f}), local vs stock "
-                      f"{sp['speedup_vs_stock']['local']:.2f}x", flush=True)
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nload average after: {results['load_after']}; JSON: {args.json}")

@@ -90,7 +90,9 @@ def describe(version: int, parent: Optional[Path]) -> str:
     if version == 1:
         return f"cgroup v1 cpuacct.usage, one cgroup per command under {parent}"
     if version == 2:
-        return f"cgroup v2 cpu.stat usage_usec, one cgroup per command under {parent}"
+        return (f"cgroup v2 cpu.stat usage_usec, one cgroup per command under {parent} (a process "
+                "moved out of it, e.g. into a v2 submission budget the grader makes at the root, "
+                "is not counted)")
     return FALLBACK
 
 

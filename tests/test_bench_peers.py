@@ -15,7 +15,8 @@ import peers_cgroup  # noqa: E402
 import peers_courses  # noqa: E402
 
 # The grandchild leaves the command's stdio (so the command ends at once), outlives its parent
-# (so init adopts it; it gives up waiting after 20 s), burns CPU, and writes its own CPU time and its parent's pid when done.
+# (so init adopts it; it gives up waiting after 20 s), burns CPU, and writes its own CPU time
+# and its parent's pid when done.
 ORPHAN = """
 import os, sys, time
 if os.fork() == 0:
