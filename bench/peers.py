@@ -23,7 +23,8 @@ submission (median of the rounds), the ratios to plain nbgrader and issue 22's t
 or not; then the verdicts per variant (points per step and the quiz's, per grader) and each
 disagreement explained; then, unless ``--no-secondary``, bench/grade_class.py's same-pipeline
 comparison, ``stock``: ``nbgrader autograde`` sequential under this course's own config, a
-fourth command in the same rounds (its gradebook must equal ours). Writes it all as JSON (``--json``). Speed is measured here, never in the tests.
+fourth command in the same rounds (its gradebook must equal ours). Writes it all as JSON
+(``--json``). Speed is measured here, never in the tests.
 """
 import argparse
 import hashlib
