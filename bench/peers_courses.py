@@ -12,7 +12,8 @@
 Every expected value in the tests is derived here, never typed: step 3-4's by running the
 source notebook's reference solution in a fresh interpreter, step 2's seed from the declaration
 (``task_seed``), the quiz's letters from the derived key ``quiz.expected.json``. Each student
-hands in the same answers (by grade_id) to all three: the example class (``examples/reproducibility/class.json``) cycled to the class size.
+hands in the same answers (by grade_id) to all three: the example class
+(``examples/reproducibility/class.json``) cycled to the class size.
 """
 import json
 import os
