@@ -52,9 +52,9 @@ STEPS = ("test_step1", "test_step2", "test_step3", "test_step4")
 LATER_STEPS = ("ours judges each step on its own, from the reference's earlier steps, so a mistake "
                "costs only its step; the asserts run in one kernel after the student's own earlier "
                "steps, so a wrong or missing seed (or a sixth draw) fails every later step too")
-OTTER_EMOJI = ("otter alone: when every case of a check passes, otter's message picks an emoji with the "
-               "global random module (otter/test_files/abstract_test.py), in the student's kernel, so "
-               "step 2's passing check draws from the seeded generator and step 3's draws shift")
+OTTER_EMOJI = ("otter alone: a passing check's result, displayed in the student's kernel, picks an "
+               "emoji with the global random module (_repr_html_ in otter/test_files/abstract_test.py), "
+               "so step 2's passing check draws from the seeded generator and step 3's draws shift")
 EXPLAINED = {
     ("right", "test_step3"): OTTER_EMOJI, ("right", "test_step4"): OTTER_EMOJI,
     ("right (comprehension)", "test_step3"): OTTER_EMOJI, ("right (comprehension)", "test_step4"): OTTER_EMOJI,
