@@ -60,7 +60,12 @@ def add_user(name: str, password: str, group: str = None, home: Path = None) -> 
         command += ["--home-dir", str(home)]
     if group:
         command += ["--groups", group]
-    subprocess.run(command + [name], check=True)
+    for attempt in range(60):            # other programs may hold the lock on /etc/passwd
+        made = subprocess.run(command + [name], capture_output=True, text=True)
+        if made.returncode == 0 or "lock" not in made.stderr:
+            break
+        time.sleep(1)
+    assert made.returncode == 0, made.stderr
     subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True)
 
 
@@ -70,14 +75,22 @@ def remove_users_and_groups(prefix: str) -> list:
     for line in Path("/etc/passwd").read_text().splitlines():
         name = line.split(":")[0]
         if name.startswith(prefix):
-            subprocess.run(["userdel", "--remove", name], capture_output=True)
+            _retry_on_lock(["userdel", "--remove", name])
             removed.append(name)
     for line in Path("/etc/group").read_text().splitlines():
         name = line.split(":")[0]
         if name.startswith(prefix):
-            subprocess.run(["groupdel", name], capture_output=True)
+            _retry_on_lock(["groupdel", name])
             removed.append(name)
     return removed
+
+
+def _retry_on_lock(command: list) -> None:
+    for _ in range(60):
+        done = subprocess.run(command, capture_output=True, text=True)
+        if "lock" not in done.stderr:
+            return
+        time.sleep(1)
 
 
 class Hub:

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from filecmp import dircmp
 from pathlib import Path
 
@@ -56,11 +57,23 @@ def digest(*paths: Path) -> str:
 
 # -- accounts ------------------------------------------------------------------------------------
 
+def account_command(command: list) -> None:
+    """useradd/groupadd, again while another program holds the lock on /etc/passwd or /etc/group."""
+    for attempt in range(60):
+        done = subprocess.run(list(map(str, command)), capture_output=True, text=True)
+        if done.returncode == 0:
+            log.info("+ %s", " ".join(map(str, command)))
+            return
+        if "lock" not in done.stderr or attempt == 59:
+            raise checks.Refused(f"`{' '.join(map(str, command))}` failed: {done.stderr.strip()}")
+        time.sleep(1)
+
+
 def ensure_group(name: str) -> int:
     try:
         return grp.getgrnam(name).gr_gid
     except KeyError:
-        run(["groupadd", name])
+        account_command(["groupadd", name])
         return grp.getgrnam(name).gr_gid
 
 
@@ -69,7 +82,7 @@ def ensure_grader(name: str, home: Path) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        run(["useradd", "--system", "--user-group", "--home-dir", home, "--no-create-home",
+        account_command(["useradd", "--system", "--user-group", "--home-dir", home, "--no-create-home",
              "--shell", "/usr/sbin/nologin", name])
         return pwd.getpwnam(name)
 
