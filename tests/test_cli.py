@@ -10,7 +10,7 @@ from support import ROOT, env
 
 # The instructor commands (issue 20: grade, verify, feedback, dashboard, kit, lms, expected, with
 # the quiz key derived by `expected`; and the existing demo, release and dask-certs).
-COMMANDS = ("demo", "release", "grade", "verify", "feedback", "dashboard", "kit", "lms", "expected",
+COMMANDS = ("demo", "release", "grade", "verify", "feedback", "dashboard", "kit", "lms", "expected", "hub",
             "dask-certs")
 
 
