@@ -16,6 +16,7 @@ import os
 import pwd
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -240,6 +241,26 @@ def ensure_exchange(exchange: Path, course_id: str, grader: pwd.struct_passwd) -
                                  "(it may be a student's forgery) and run make hub again.") from None
 
 
+def record_assignments(grader: pwd.struct_passwd, settings: dict) -> list:
+    """``nbgrader generate_assignment`` as the grader for each assignment of the deployed course's
+    source/ missing from its gradebook (a fresh clone has no gradebook.db: grading refuses an
+    assignment the gradebook lacks). Returns those generated."""
+    course = Path(settings["course_root"]) / "course"
+    database = course / "gradebook.db"
+    known = set()
+    if database.is_file():
+        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        try:
+            known = {name for (name,) in db.execute("SELECT name FROM assignment")}
+        finally:
+            db.close()
+    missing = sorted(p.name for p in (course / "release").iterdir() if p.is_dir() and p.name not in known)
+    for name in missing:
+        run([Path(settings["course_root"]) / "venv" / "bin" / "nbgrader", "generate_assignment", name,
+             "--force", "--log-level=WARN"], **as_grader(grader, settings))
+    return missing
+
+
 def release_all(grader: pwd.struct_passwd, settings: dict, course_id: str) -> list:
     """Release every assignment of the deployed course's release/ into the exchange as the grader
     (re-released only when its files differ from what the exchange holds). Returns those released."""
@@ -323,6 +344,7 @@ def deploy(checkout: Path) -> dict:
     student_config(checkout, env / "etc" / "jupyter", env / "python")
 
     ensure_exchange(Path(hub.exchange), course_id, grader)
+    record_assignments(grader, settings)
     released = release_all(grader, settings, course_id)
     log.info("released into %s: %s", hub.exchange, ", ".join(released) or "nothing new")
 
