@@ -20,6 +20,7 @@ import requests
 
 import hub_support
 
+RUNUSER = shutil.which("runuser", path="/usr/sbin:/usr/bin:/sbin:/bin")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
@@ -102,7 +103,7 @@ class DeployedClass:
     def run_as(self, name: str, argv: list, cwd: Path = None, check: bool = True,
                timeout: float = 300) -> subprocess.CompletedProcess:
         """``argv`` as unix user ``name`` (runuser), in ``cwd`` (default: their home)."""
-        proc = subprocess.run(["runuser", "-u", name, "--", *map(str, argv)], cwd=cwd or self.home(name),
+        proc = subprocess.run([RUNUSER, "-u", name, "--", *map(str, argv)], cwd=cwd or self.home(name),
                               env=self.env(name), capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode:
             raise AssertionError(f"{name}: {' '.join(map(str, argv))} failed ({proc.returncode}):\n"
@@ -120,7 +121,7 @@ class DeployedClass:
         from autograder.course.submissions import fill
         path = (folder or self.home(name) / ASSIGNMENT) / NOTEBOOK
         nb = fill(self.exchange / "outbound" / ASSIGNMENT / NOTEBOOK, answers)
-        proc = subprocess.run(["runuser", "-u", name, "--", "tee", str(path)], input=nbformat.writes(nb),
+        proc = subprocess.run([RUNUSER, "-u", name, "--", "tee", str(path)], input=nbformat.writes(nb),
                               text=True, capture_output=True, env=self.env(name), cwd=self.home(name))
         assert proc.returncode == 0, proc.stderr
         return path

@@ -113,7 +113,7 @@ def test_student_submits_gets_feedback_fixes_and_gets_full_points(klass):
             fetched = page.locator("#fetched_assignments_list > .list_item").filter(has_text=ASSIGNMENT)
             expect(fetched).to_have_count(1, timeout=60000)
             assert (klass.home(a) / ASSIGNMENT / NOTEBOOK).is_file()
-            fetched.locator(".item_name a, .item_name").first.click()             # show its notebooks
+            fetched.get_by_role("button", name=ASSIGNMENT).click()               # show its notebooks
             validate = page.locator('#fetched_assignments_list button:text("Validate")').first
             expect(validate).to_be_visible(timeout=30000)
             validate.click()
