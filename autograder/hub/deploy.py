@@ -31,6 +31,7 @@ log = logging.getLogger("autograder.hub")
 SYSTEM_PYTHON = "/usr/bin/python3"   # every venv another uid runs (docs/hub.md)
 # Course material, replaced from the checkout on every run; the deployment's own state (gradebook,
 # keys, submissions) is copied only when the deployment has none yet.
+PACKAGE_NAME = "reproducibility-course"   # pyproject.toml's [project] name
 MATERIAL = ("nbgrader_config.py", "source", "release", "examples", "notebooks", "lms")
 STATE = ("gradebook.db", ".secret_seeds.key")
 # What the course package is built from (installed NON-editable: no path back into the checkout).
@@ -93,7 +94,8 @@ def private_folder(path: Path, uid: int = 0, gid: int = 0) -> None:
 
 def ensure_venv(venv: Path, requirements: list, package_from: Path = None) -> bool:
     """A venv of /usr/bin/python3 with ``requirements`` (pip arguments, pinned) and, with
-    ``package_from``, the course package installed from a copy of it (non-editable). Rebuilt only
+    ``package_from``, the course package installed from a copy of it (non-editable, into
+    ``<venv>/../package``, found through a .pth). Rebuilt only
     when the requirements changed; the package reinstalled only when its files changed. pip's
     cache (root's) makes a rebuild fast. Returns whether anything was installed."""
     stamp_file = venv / STAMP
@@ -120,7 +122,14 @@ def ensure_venv(venv: Path, requirements: list, package_from: Path = None) -> bo
                 (shutil.copytree if source.is_dir() else shutil.copy2)(
                     source, Path(tmp) / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
                                                  if source.is_dir() else {}))
-            run(pip + ["--no-deps", "--force-reinstall", "--no-compile", tmp])
+            # beside the venv, not in its site-packages: the grader's sandbox shows the venv's lib/
+            # to student code and refuses a course package there (its quiz key, expected values)
+            target = venv.parent / "package"
+            shutil.rmtree(target, ignore_errors=True)
+            run([venv / "bin" / "python", "-m", "pip", "uninstall", "--quiet", "--yes", PACKAGE_NAME])
+            run(pip + ["--no-deps", "--no-compile", "--target", target, tmp])
+            site = next((venv / "lib").glob("python3*/site-packages"))
+            (site / "course-package.pth").write_text(f"{target}\n")
     stamp_file.write_text(json.dumps(wanted))
     return True
 
