@@ -272,8 +272,9 @@ def _server_port(klass, name: str) -> int:
 
 def _token(klass, session: requests.Session, name: str) -> str:
     """An API token of ``name``'s own, made through the hub with their login cookie."""
+    xsrf = next((c.value for c in session.cookies if c.name == "_xsrf" and c.path.startswith("/hub")), "")
     answer = session.post(f"{klass.base}/hub/api/users/{name}/tokens", json={"note": "e2e probe"},
-                          headers={"X-XSRFToken": session.cookies.get("_xsrf", "")}, timeout=30)
+                          headers={"X-XSRFToken": xsrf}, timeout=30)
     assert answer.status_code in (200, 201), answer.text[:300]
     return answer.json()["token"]
 
