@@ -133,7 +133,7 @@ def test_student_submits_gets_feedback_fixes_and_gets_full_points(klass):
             table = steps(first)
             assert sorted(table) == ["Step 1", "Step 2", "Step 3", "Step 4"], table
             assert table["Step 2"][0] == 0 < table["Step 2"][1]
-            assert "random.seed(42)" in table["Step 2"][2], table["Step 2"]      # names the mistake
+            assert "random.seed(42) is missing" in table["Step 2"][2], table["Step 2"]     # names the mistake
             assert all(table[s][0] == table[s][1] > 0 for s in ("Step 1", "Step 3", "Step 4")), table
 
             page.goto(f"{klass.base}/user/{a}/lab")
