@@ -127,7 +127,7 @@ def grades_csv(klass: DeployedClass) -> dict:
     if not path.is_file():
         return {}
     with open(path, newline="") as f:
-        return {row["student_id"]: float(row["score"]) for row in csv.DictReader(f)}
+        return {row["student_id"]: float(row["score"]) if row["score"] else None for row in csv.DictReader(f)}
 
 
 def main() -> int:
