@@ -16,6 +16,7 @@ import os
 import pwd
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ log = logging.getLogger("autograder.hub")
 SYSTEM_PYTHON = "/usr/bin/python3"   # every venv another uid runs (docs/hub.md)
 # Course material, replaced from the checkout on every run; the deployment's own state (gradebook,
 # keys, submissions) is copied only when the deployment has none yet.
+PACKAGE_NAME = "reproducibility-course"   # pyproject.toml's [project] name
 MATERIAL = ("nbgrader_config.py", "source", "release", "examples", "notebooks", "lms")
 STATE = ("gradebook.db", ".secret_seeds.key")
 # What the course package is built from (installed NON-editable: no path back into the checkout).
@@ -105,7 +107,8 @@ def private_folder(path: Path, uid: int = 0, gid: int = 0) -> None:
 
 def ensure_venv(venv: Path, requirements: list, package_from: Path = None) -> bool:
     """A venv of /usr/bin/python3 with ``requirements`` (pip arguments, pinned) and, with
-    ``package_from``, the course package installed from a copy of it (non-editable). Rebuilt only
+    ``package_from``, the course package installed from a copy of it (non-editable, into
+    ``<venv>/../package``, found through a .pth). Rebuilt only
     when the requirements changed; the package reinstalled only when its files changed. pip's
     cache (root's) makes a rebuild fast. Returns whether anything was installed."""
     stamp_file = venv / STAMP
@@ -132,7 +135,14 @@ def ensure_venv(venv: Path, requirements: list, package_from: Path = None) -> bo
                 (shutil.copytree if source.is_dir() else shutil.copy2)(
                     source, Path(tmp) / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
                                                  if source.is_dir() else {}))
-            run(pip + ["--no-deps", "--force-reinstall", "--no-compile", tmp])
+            # beside the venv, not in its site-packages: the grader's sandbox shows the venv's lib/
+            # to student code and refuses a course package there (its quiz key, expected values)
+            target = venv.parent / "package"
+            shutil.rmtree(target, ignore_errors=True)
+            run([venv / "bin" / "python", "-m", "pip", "uninstall", "--quiet", "--yes", PACKAGE_NAME])
+            run(pip + ["--no-deps", "--no-compile", "--target", target, tmp])
+            site = next((venv / "lib").glob("python3*/site-packages"))
+            (site / "course-package.pth").write_text(f"{target}\n")
     stamp_file.write_text(json.dumps(wanted))
     return True
 
@@ -253,6 +263,26 @@ def ensure_exchange(exchange: Path, course_id: str, grader: pwd.struct_passwd) -
                                  "(it may be a student's forgery) and run make hub again.") from None
 
 
+def record_assignments(grader: pwd.struct_passwd, settings: dict) -> list:
+    """``nbgrader generate_assignment`` as the grader for each assignment of the deployed course's
+    source/ missing from its gradebook (a fresh clone has no gradebook.db: grading refuses an
+    assignment the gradebook lacks). Returns those generated."""
+    course = Path(settings["course_root"]) / "course"
+    database = course / "gradebook.db"
+    known = set()
+    if database.is_file():
+        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        try:
+            known = {name for (name,) in db.execute("SELECT name FROM assignment")}
+        finally:
+            db.close()
+    missing = sorted(p.name for p in (course / "release").iterdir() if p.is_dir() and p.name not in known)
+    for name in missing:
+        run([Path(settings["course_root"]) / "venv" / "bin" / "nbgrader", "generate_assignment", name,
+             "--force", "--log-level=WARN"], **as_grader(grader, settings))
+    return missing
+
+
 def release_all(grader: pwd.struct_passwd, settings: dict, course_id: str) -> list:
     """Release every assignment of the deployed course's release/ into the exchange as the grader
     (re-released only when its files differ from what the exchange holds). Returns those released."""
@@ -336,6 +366,7 @@ def deploy(checkout: Path) -> dict:
     student_config(checkout, env / "etc" / "jupyter", env / "python")
 
     ensure_exchange(Path(hub.exchange), course_id, grader)
+    record_assignments(grader, settings)
     released = release_all(grader, settings, course_id)
     log.info("released into %s: %s", hub.exchange, ", ".join(released) or "nothing new")
 

@@ -21,6 +21,7 @@ The time a submission is graded at (lateness) is its name's timestamp, unless th
 more than :data:`CLOCK_SKEW` seconds earlier than the entry's ``st_ctime`` (which the student can
 only move later: any chmod or rename sets it to now); then it is the ``st_ctime``.
 """
+import errno
 import grp
 import json
 import os
@@ -28,6 +29,7 @@ import pwd
 import re
 import shutil
 import stat
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -38,6 +40,7 @@ from ..classrun import intake
 
 RANDOM = re.compile(r"[A-Za-z0-9_-]{12}")     # base64.urlsafe_b64encode(os.urandom(9))
 CLOCK_SKEW = 120.0                            # seconds a claimed timestamp may precede st_ctime
+SETTLE_SECONDS = 60.0                         # an entry not movable yet is looked at again this long
 QUARANTINED_PREFIX = ".quarantined-"          # an entry that could not leave inbound
 STAGED_INFO = "entry.json"                    # beside a staged entry: who and what it is
 
@@ -177,11 +180,20 @@ class Door:
             os.rename(self.inbound / name, box / entry.assignment)
         except OSError as exc:
             shutil.rmtree(box)
+            if exc.errno in (errno.EACCES, errno.EPERM) and self.young(name):
+                return None     # nbgrader submit is still making it (0755 until its set_perms): next round
             self.refuse(self.inbound / name, name, f"cannot be moved out of inbound ({exc.strerror}): "
                                                    "not a folder nbgrader submit made")
             return None
         entry.token = token
         return entry
+
+    def young(self, name: str) -> bool:
+        """Whether ``inbound/name`` changed less than SETTLE_SECONDS ago."""
+        try:
+            return time.time() - os.lstat(self.inbound / name).st_ctime < SETTLE_SECONDS
+        except OSError:
+            return False
 
     def staged(self) -> list:
         """Entries taken but not yet admitted (a restart finds them here)."""

@@ -1,0 +1,244 @@
+"""Benchmark: the deadline rush on a deployed hub (issue 21 item 3; run as root, Node >= 20).
+
+    .venv/bin/python bench/rush.py [--students 200] [--window 120] [--json results.json]
+
+Deploys the course with ``make hub`` from a fresh clone into temp paths, loopback only
+(tests/e2e_support.py; the course's own CourseHub and GradingService defaults), makes
+``--students`` unix users in its student group, and has each one, as that account, copy the
+released notebook into its home (``--fetch nbgrader`` runs ``nbgrader fetch_assignment`` instead)
+and write one answer variant (a mix of right and mistaken, the variant of each user recorded).
+Then each runs ``nbgrader submit`` from the students' environment as its own account at a random
+moment within ``--window`` seconds (a thread pool of ``--workers`` runuser calls), while the hub's
+login page is fetched every 0.5 s and its latency recorded. It waits (bounded by ``--timeout``)
+for every submission's feedback release (the grading journal, course_root/grading/queue.db, and
+the pages in the exchange), then checks:
+
+- exactly once: one journal row per student, released, graded in one attempt (one ``grading``
+  event), one gradebook submission per student;
+- none lost or misattributed: every student's gradebook score is the score of their variant,
+  derived beforehand by grading one notebook of each variant with the course's grader (``python -m
+  autograder grade`` in a temp course);
+- consistent: exports/reproducibility/grades.csv gives every student the gradebook's score.
+
+Prints p50/p95/max submit -> feedback released (from the moment ``nbgrader submit`` started to the
+journal's release time), the login page's p50/p95/max during the rush and after it, the load
+average, and the verdicts; writes them as JSON. The users are removed at the end, the hub (and
+its services) stopped by its own pid.
+"""
+import argparse
+import concurrent.futures
+import csv
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from corpus import reproducibility  # noqa: E402
+from e2e_support import ASSIGNMENT, NOTEBOOK, DeployedClass, skip_reason  # noqa: E402
+from support import hand_in, make_course  # noqa: E402
+
+VARIANTS = {"right": reproducibility.REFERENCE,
+            "no_seed": {**reproducibility.REFERENCE, "step2": reproducibility.STEP2_NO_SEED},
+            "seed_7": {**reproducibility.REFERENCE, "step2": reproducibility.STEP2_SEED_7},
+            "range_6": {**reproducibility.REFERENCE, "step3": reproducibility.STEP3_RANGE_6}}
+WEIGHTS = {"right": 2, "no_seed": 1, "seed_7": 1, "range_6": 1}
+
+
+def expected_scores() -> dict:
+    """{variant: total score} from grading one notebook of each with the course's grader."""
+    from nbgrader.api import Gradebook
+    with tempfile.TemporaryDirectory() as tmp:
+        course = make_course(Path(tmp) / "course")
+        for variant, answers in VARIANTS.items():
+            hand_in(course, f"v_{variant}", answers)
+        subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--course", str(course)],
+                       cwd=course, check=True, capture_output=True)
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as book:
+            return {s.student.id[2:]: s.score for s in book.assignment_submissions(ASSIGNMENT)}
+
+
+def percentile(values: list, q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))], 2) if ordered else None
+
+
+def spread(values: list) -> dict:
+    return {"n": len(values), "p50": percentile(values, 0.5), "p95": percentile(values, 0.95),
+            "max": round(max(values), 2) if values else None}
+
+
+class LoginProbe(threading.Thread):
+    """GET the hub's login page every ``every`` seconds: [(wall time, seconds or None)]."""
+
+    def __init__(self, url: str, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.url, self.every, self.samples, self.done = url, every, [], threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            started = time.time()
+            try:
+                ok = requests.get(self.url, timeout=30).status_code == 200
+            except requests.RequestException:
+                ok = False
+            self.samples.append((started, time.time() - started if ok else None))
+            self.done.wait(max(0.0, self.every - (time.time() - started)))
+
+
+def prepare(klass: DeployedClass, name: str, answers: dict, fetch: str) -> None:
+    """The release notebook into ``name``'s home (as them), answered."""
+    if fetch == "nbgrader":
+        klass.nbgrader(name, "fetch_assignment", ASSIGNMENT)
+    else:
+        klass.run_as(name, ["mkdir", "-p", klass.home(name) / ASSIGNMENT])
+    klass.write_answer(name, answers)
+
+
+def submit(klass: DeployedClass, name: str, at: float) -> dict:
+    time.sleep(max(0.0, at - time.time()))
+    started = time.time()
+    proc = klass.nbgrader(name, "submit", ASSIGNMENT, check=False, timeout=600)
+    return {"student": name, "started": started, "seconds": time.time() - started, "rc": proc.returncode,
+            "error": proc.stderr[-500:] if proc.returncode else ""}
+
+
+def journal_events(klass: DeployedClass) -> list:
+    db = sqlite3.connect(f"file:{Path(klass.settings['course_root']) / 'grading' / 'queue.db'}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT submission, event FROM events").fetchall()
+    finally:
+        db.close()
+
+
+def grades_csv(klass: DeployedClass) -> dict:
+    path = klass.course / "exports" / ASSIGNMENT / "grades.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {row["student_id"]: float(row["score"]) if row["score"] else None for row in csv.DictReader(f)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", type=int, default=200)
+    parser.add_argument("--window", type=float, default=120.0, help="seconds over which the submits are spread")
+    parser.add_argument("--workers", type=int, default=48, help="runuser calls at once at most")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for every release")
+    parser.add_argument("--fetch", choices=("copy", "nbgrader"), default="copy")
+    parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    reason = skip_reason()
+    if reason:
+        sys.exit(reason)
+    os.environ.setdefault("AUTOGRADER_SANDBOX", "required")
+    pick = random.Random(args.seed)
+    print("grading one notebook of each variant with the course ...", flush=True)
+    expected = expected_scores()
+    print(f"expected scores: {expected}", flush=True)
+    result = {"students": args.students, "window_s": args.window, "fetch": args.fetch,
+              "cores": len(os.sched_getaffinity(0)), "expected_by_variant": expected,
+              "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_before": os.getloadavg()}
+    started = time.monotonic()
+    klass = DeployedClass()
+    probe = None
+    try:
+        result["deploy_s"] = round(time.monotonic() - started, 1)
+        names = [klass.add_user(f"s{i:03d}", "student") for i in range(args.students)]
+        variant = {name: pick.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0] for name in names}
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda n: prepare(klass, n, VARIANTS[variant[n]], args.fetch), names))
+        print(f"{len(names)} users made and answered ({time.monotonic() - started:.0f} s since the start)", flush=True)
+
+        probe = LoginProbe(f"{klass.base}/hub/login")
+        probe.start()
+        time.sleep(5)                                       # a few quiet samples first
+        rush_start = time.time()
+        moments = {n: rush_start + pick.uniform(0, args.window) for n in names}
+        with concurrent.futures.ThreadPoolExecutor(args.workers) as pool:
+            submits = list(pool.map(lambda n: submit(klass, n, moments[n]), names))
+        rush_end = time.time()
+        load_rush = os.getloadavg()
+        failed = [s for s in submits if s["rc"]]
+        print(f"submits done in {rush_end - rush_start:.0f} s, {len(failed)} failed; load {load_rush}", flush=True)
+
+        deadline = time.monotonic() + args.timeout
+        while True:
+            rows = [r for r in klass.rows() if r["student"] in variant]
+            done = [r for r in rows if r["state"] in ("released", "failed", "quarantined")]
+            if len(done) >= len(names) - len(failed) and len(rows) >= len(names) - len(failed):
+                break
+            if time.monotonic() > deadline:
+                print(f"timed out: {len(done)} of {len(names)} released", flush=True)
+                break
+            time.sleep(2)
+        all_done = time.time()
+        time.sleep(3)
+        probe.done.set()
+        probe.join()
+
+        rows = [r for r in klass.rows() if r["student"] in variant]
+        by_student = {}
+        for r in rows:
+            by_student.setdefault(r["student"], []).append(r)
+        events = journal_events(klass)
+        grading_events = {}
+        for submission, event in events:
+            if event == "grading":
+                grading_events[submission] = grading_events.get(submission, 0) + 1
+        scores, exported = klass.scores(), grades_csv(klass)
+        began = {s["student"]: s["started"] for s in submits}
+        latency = [r["finished"] - began[r["student"]] for r in rows if r["state"] == "released"]
+        exactly_once = (sorted(by_student) == sorted(names) and all(len(v) == 1 for v in by_student.values())
+                        and all(v[0]["state"] == "released" for v in by_student.values())
+                        and all(grading_events.get(v[0]["id"]) == 1 for v in by_student.values())
+                        and sorted(s for s in scores if s in variant) == sorted(names))
+        wrong = {n: (variant[n], scores.get(n), expected[variant[n]]) for n in names
+                 if scores.get(n) != expected[variant[n]]}
+        inconsistent = {n: (scores.get(n), exported.get(n)) for n in names if exported.get(n) != scores.get(n)}
+        pages = len(klass.feedback_files())
+        during = [s for t, s in probe.samples if rush_start <= t <= rush_end and s is not None]
+        after = [s for t, s in probe.samples if rush_end < t <= all_done and s is not None]
+        result.update({
+            "submit_failed": len(failed), "submit_errors": [f["error"] for f in failed[:5]],
+            "submit_command_s": spread([s["seconds"] for s in submits]),
+            "rush_s": round(rush_end - rush_start, 1), "all_released_after_rush_start_s": round(all_done - rush_start, 1),
+            "feedback_latency_s": spread(latency),
+            "login_during_rush_s": spread(during), "login_after_rush_s": spread(after),
+            "login_failed": sum(1 for _, s in probe.samples if s is None),
+            "journal_states": {st: sum(1 for r in rows if r["state"] == st) for st in {r["state"] for r in rows}},
+            "grade_runs": len({r["started"] for r in rows if r["started"]}),
+            "feedback_pages_in_exchange": pages,
+            "variants": {v: sum(1 for n in names if variant[n] == v) for v in VARIANTS},
+            "exactly_once": exactly_once, "points_match_variant": not wrong, "misattributed": dict(list(wrong.items())[:10]),
+            "gradebook_equals_grades_csv": not inconsistent, "inconsistent": dict(list(inconsistent.items())[:10]),
+            "load_rush": load_rush, "load_after": os.getloadavg()})
+        result["variant_of"] = variant
+    finally:
+        if probe is not None:
+            probe.done.set()
+        removed = klass.close()
+        result["accounts_removed"] = len(removed)
+        result["accounts_left"] = klass.leftover_accounts()
+    summary = {k: v for k, v in result.items() if k != "variant_of"}
+    print(json.dumps(summary, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    ok = result.get("exactly_once") and result.get("points_match_variant") and result.get("gradebook_equals_grades_csv")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
