@@ -64,15 +64,14 @@ services = [{
     "name": "idle-culler",
     "command": [str(Path(hub["hub_venv"]) / "bin" / "python"), "-m", "jupyterhub_idle_culler",
                 f"--timeout={hub['idle_timeout']}"],
+}, {
+    # Grading on submit (docs/hub.md); the hub restarts it when it dies.
+    "name": "grading",
+    "command": [str(root / "venv" / "bin" / "python"), "-m", "autograder.hub.grading_service"],
+    "user": hub["grader_user"],
+    "cwd": str(root / "course"),
+    "environment": grader_env,
 }]
-if hub["grading_service"]:
-    services.append({
-        "name": "grading",
-        "command": [str(root / "venv" / "bin" / "python"), "-m", "autograder.hub.grading_service"],
-        "user": hub["grader_user"],
-        "cwd": str(root / "course"),
-        "environment": grader_env,
-    })
 c.JupyterHub.services = services
 
 c.JupyterHub.load_roles = [

@@ -375,11 +375,7 @@ def deploy(checkout: Path) -> dict:
     if not token.exists():
         token.write_text(secrets.token_hex(32))
     token.chmod(0o600)
-    grading = (checkout / "autograder" / "hub" / "grading_service.py").is_file()
-    if not grading:
-        log.warning("autograder/hub/grading_service.py is not in this checkout: the hub starts "
-                    "WITHOUT the grading-on-submit service (submissions wait for an instructor)")
-    settings.update(course_id=course_id, proxy_command=str(proxy), grading_service=grading,
+    settings.update(course_id=course_id, proxy_command=str(proxy),
                     hub_venv=str(state / "venv"), student_python=str(env / "python"))
     (state / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
     shutil.copy2(checkout / "hub" / "jupyterhub_config.py", state / "jupyterhub_config.py")
