@@ -9,6 +9,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -268,3 +269,45 @@ def test_student_sees_the_assignments_panel_in_chromium(deployment):
             print(f"memory of {deployment.student}'s idle server:", hub_support.server_memory(cgroup, version))
         finally:
             browser.close()
+
+
+def _grading_services(deployment) -> set:
+    """Pids of the deployment's grading service: the grader's processes running it, below the hub."""
+    uid = pwd.getpwnam(deployment.settings["grader_user"]).pw_uid
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or _owner(proc) != uid:
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"autograder.hub.grading_service" in command and _below(int(proc.name), deployment.hub.proc.pid):
+            found.add(int(proc.name))
+    return found
+
+
+def _below(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int((Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
+
+
+def test_the_hub_restarts_a_killed_grading_service(deployment):
+    """Item 4: SIGKILL the grading service; the hub starts it again (tests/test_grading_service.py
+    proves a restarted service grades what was pending exactly once)."""
+    deadline = time.monotonic() + 120
+    while not (before := _grading_services(deployment)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert len(before) == 1, f"grading service processes: {before}\n{deployment.hub.text()[-3000:]}"
+    os.kill(before.pop(), signal.SIGKILL)
+    deadline = time.monotonic() + 180          # JupyterHub polls its services every 30 s
+    while not (after := _grading_services(deployment)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert len(after) == 1, f"not restarted:\n{deployment.hub.text()[-3000:]}"
+    assert "Service grading exited" in deployment.hub.text()
