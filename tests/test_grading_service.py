@@ -370,3 +370,23 @@ def test_attempts_run_out_and_late_ones_wait_behind_an_on_time_one(tmp_path):
     only_late = add(journal, "cleo", 30)
     _, rows = journal.pick(0.0, 0.0, 5, {ASSIGNMENT: due}, 40)
     assert [r.id for r in rows] == [only_late]  # no on-time one: the late one is graded (and flagged)
+
+
+def test_an_entry_is_taken_only_once_nbgrader_submit_is_done_with_it():
+    """The rush found half-copied submissions taken (the student's submit then failed): an entry
+    is taken when its folder has the mode submit leaves last, unchanged for a few seconds."""
+    import stat as modes
+
+    from autograder.hub.inbound import QUIET_SECONDS, SETTLE_SECONDS, finished
+
+    def entry(mode, age):
+        now = 10_000.0
+        return os.stat_result((modes.S_IFDIR | mode, 1, 1, 2, 1000, 1000, 4096, now, now, now - age)), now
+
+    assert not finished(*entry(0o2755, 1.0))                    # copytree still copying (inherited setgid)
+    assert not finished(*entry(0o770, 0.0))                     # set_perms' 0770, the 0777 chmod still to come
+    assert not finished(*entry(0o777, QUIET_SECONDS - 0.5))     # stock submit's last chmod, just now
+    assert finished(*entry(0o770, QUIET_SECONDS))               # the students' submit, done
+    assert finished(*entry(0o777, QUIET_SECONDS))               # stock submit, done
+    assert not finished(*entry(0o755, SETTLE_SECONDS - 1))      # no submit's last mode: wait ...
+    assert finished(*entry(0o755, SETTLE_SECONDS))              # ... then take it as it is

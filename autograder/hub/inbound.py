@@ -9,7 +9,9 @@ An entry is taken (:func:`vet`) only when
 - the entry itself (``os.lstat``: a link is never followed) is a directory owned by the uid of the
   unix account ``<student>``, a member of ``CourseHub.student_group``.
 
-A taken entry is renamed at once out of ``inbound`` into the grader's staging (0700), so no other
+An entry is taken only once ``nbgrader submit`` is done with it (:func:`finished`: its folder has
+the mode submit sets last, 0770 or 0777, unchanged for a few seconds); until then it is looked at
+again each round. A taken entry is renamed at once out of ``inbound`` into the grader's staging (0700), so no other
 account can reach it after it was vetted; there its content is checked by the course's intake
 (:mod:`autograder.classrun.intake`: no links, devices or FIFOs, the size limits) plus one more
 rule, every file and folder owned by the student, and copied into a grader-owned folder. Anything
@@ -21,7 +23,6 @@ The time a submission is graded at (lateness) is its name's timestamp, unless th
 more than :data:`CLOCK_SKEW` seconds earlier than the entry's ``st_ctime`` (which the student can
 only move later: any chmod or rename sets it to now); then it is the ``st_ctime``.
 """
-import errno
 import grp
 import json
 import os
@@ -40,7 +41,11 @@ from ..classrun import intake
 
 RANDOM = re.compile(r"[A-Za-z0-9_-]{12}")     # base64.urlsafe_b64encode(os.urandom(9))
 CLOCK_SKEW = 120.0                            # seconds a claimed timestamp may precede st_ctime
-SETTLE_SECONDS = 60.0                         # an entry not movable yet is looked at again this long
+# When nbgrader submit is done with an entry: its last act is a chmod of the folder to 0777 (stock)
+# or 0770 (the students' submit, hub/student/python/private_submit.py), after every file is written.
+FINISHED_MODES = (0o770, 0o777)
+QUIET_SECONDS = 3.0                           # ... and the folder unchanged this long since
+SETTLE_SECONDS = 60.0                         # any other entry is taken once unchanged this long
 QUARANTINED_PREFIX = ".quarantined-"          # an entry that could not leave inbound
 STAGED_INFO = "entry.json"                    # beside a staged entry: who and what it is
 
@@ -115,6 +120,15 @@ def vet(inbound: Path, name: str, assignments, student_group: str) -> Entry:
     return Entry(name, student, assignment, when.isoformat(), account.pw_uid)
 
 
+def finished(st: os.stat_result, now: float) -> bool:
+    """Whether nbgrader submit is done with the inbound entry whose ``lstat`` is ``st``: its folder
+    has the mode submit leaves last and has not changed for :data:`QUIET_SECONDS`, or it has not
+    changed for :data:`SETTLE_SECONDS` (taken as it is). Taking it earlier takes a half-copied
+    submission and fails the student's submit."""
+    quiet = now - st.st_ctime
+    return quiet >= SETTLE_SECONDS or (stat.S_IMODE(st.st_mode) in FINISHED_MODES and quiet >= QUIET_SECONDS)
+
+
 class Door:
     """Moves entries out of ``inbound``: into ``staging`` when vetted, else into ``quarantine``."""
 
@@ -166,11 +180,17 @@ class Door:
         return [e.name for e in sorted(found, key=lambda e: (changed(e), e.name))]
 
     def take(self, name: str) -> Optional[Entry]:
-        """Vet ``inbound/name`` and move it: the Entry, staged (token set), or None (quarantined)."""
+        """Vet ``inbound/name`` and move it: the Entry, staged (token set), or None (quarantined, or
+        not finished yet: looked at again next round)."""
         try:
             entry = vet(self.inbound, name, self.assignments, self.group)
         except Refused as why:
             self.refuse(self.inbound / name, name, str(why))
+            return None
+        try:
+            if not finished(os.lstat(self.inbound / name), time.time()):
+                return None     # nbgrader submit may still be writing it (seen under a 200-student rush)
+        except FileNotFoundError:
             return None
         token = uuid.uuid4().hex
         box = self.received / token
@@ -180,20 +200,11 @@ class Door:
             os.rename(self.inbound / name, box / entry.assignment)
         except OSError as exc:
             shutil.rmtree(box)
-            if exc.errno in (errno.EACCES, errno.EPERM) and self.young(name):
-                return None     # nbgrader submit is still making it (0755 until its set_perms): next round
             self.refuse(self.inbound / name, name, f"cannot be moved out of inbound ({exc.strerror}): "
                                                    "not a folder nbgrader submit made")
             return None
         entry.token = token
         return entry
-
-    def young(self, name: str) -> bool:
-        """Whether ``inbound/name`` changed less than SETTLE_SECONDS ago."""
-        try:
-            return time.time() - os.lstat(self.inbound / name).st_ctime < SETTLE_SECONDS
-        except OSError:
-            return False
 
     def staged(self) -> list:
         """Entries taken but not yet admitted (a restart finds them here)."""
