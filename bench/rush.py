@@ -177,11 +177,11 @@ def main() -> int:
         deadline = time.monotonic() + args.timeout
         while True:
             rows = [r for r in klass.rows() if r["student"] in variant]
-            done = [r for r in rows if r["state"] in ("released", "failed", "quarantined")]
-            if len(done) >= len(names) - len(failed) and len(rows) >= len(names) - len(failed):
+            pending = [r for r in rows if r["state"] in ("received", "grading", "graded")]
+            if not pending and len({r["student"] for r in rows}) >= len(names) - len(failed):
                 break
             if time.monotonic() > deadline:
-                print(f"timed out: {len(done)} of {len(names)} released", flush=True)
+                print(f"timed out: {len(pending)} submissions not released", flush=True)
                 break
             time.sleep(2)
         all_done = time.time()
