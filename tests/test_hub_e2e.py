@@ -342,7 +342,13 @@ def test_instructor_sees_the_class_in_formgrader(klass, a_graded):
             browser.close()
 
 
-@pytest.mark.xfail(strict=True, reason="nothing writes exports/<assignment>/dashboard.html on submit: "
-                                       "the grading service runs `grade`, not `dashboard` (issue 21 item 5)")
 def test_instructor_sees_the_dashboard(klass, a_graded):
-    assert (klass.course / "exports" / ASSIGNMENT / "dashboard.html").is_file()
+    """The grading service writes the class dashboard when a grade run ends (in the course the
+    formgrader serves to instructors only)."""
+    page = klass.course / "exports" / ASSIGNMENT / "dashboard.html"
+    deadline = time.monotonic() + 120
+    while not page.is_file() and time.monotonic() < deadline:
+        time.sleep(1)
+    text = page.read_text(encoding="utf-8")
+    assert f"Class dashboard: {ASSIGNMENT}" in text
+    assert "HIDDEN TESTS" not in text

@@ -44,7 +44,8 @@ from traitlets.config import Configurable
 
 from ..classrun import intake
 from ..classrun.grade import STATE
-from ..course import feedback
+from ..classrun.report import export_path
+from ..course import dashboard, feedback
 from ..notebook import assignments
 from . import attempts
 from .inbound import Door
@@ -314,6 +315,21 @@ class Service:
         if done:
             log(f"grade run of {run['assignment']} ended ({run['proc'].returncode})")
             self.runs.remove(run)
+            self.class_view(run)
+
+    def class_view(self, run) -> None:
+        """The instructor's view after a run: its report (every student of the assignment, this
+        run's and earlier runs' results) becomes the course's report, and the dashboard is
+        written from it (exports/<assignment>/); a failure is logged, never the service's end."""
+        target = self.course / export_path(run["assignment"], "grading_report.json")
+        try:
+            tmp = target.with_name(target.name + ".tmp")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(run["report"].read_bytes())
+            os.replace(tmp, target)
+            dashboard.write(self.course, run["assignment"])
+        except (OSError, ValueError, KeyError, SystemExit, dashboard.NotGraded) as exc:
+            log(f"dashboard of {run['assignment']} not written: {exc}")
 
     # -- feedback ------------------------------------------------------------------------------
     def withheld(self, assignment: str) -> dict:
