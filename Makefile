@@ -14,7 +14,7 @@ export TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR := 1
 # The course's assignments: the folders of source/ that hold a declaration (docs/assignments.md).
 ASSIGNMENTS := $(sort $(patsubst source/%/,%,$(dir $(wildcard source/*/*.grading.json))))
 
-.PHONY: venv demo test test-fast release expected lab feedback dashboard bench student-kit lock clean hub
+.PHONY: venv demo test test-fast release expected lab feedback dashboard bench bench-peers bench-rush student-kit lock clean hub
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,14 @@ dashboard: venv
 ## Stock sequential nbgrader autograde vs python -m autograder grade, 40 submissions.
 bench: venv
 	$(BIN)/python bench/grade_class.py --profile
+
+## Ours vs plain nbgrader and otter-grader on the same class, CPU by a cgroup per command (bench/README.md).
+bench-peers: venv
+	$(BIN)/python bench/peers.py
+
+## The deadline rush: a deployed hub, 200 unix users submitting within 2 minutes (as root; bench/README.md).
+bench-rush: venv
+	$(BIN)/python bench/rush.py
 
 ## Recompute the stored expected values from the reference solution.
 expected: venv
