@@ -11,7 +11,7 @@ hub = json.loads((state / "coursehub.json").read_text())
 course_id, root = hub["course_id"], Path(hub["course_root"])
 grader_env = {"PATH": f"{root / 'venv' / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(root),
               "LANG": "C.UTF-8", "NBGRADER_EXCHANGE": hub["exchange"],
-              "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR": "1",
+              "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR": "1", "AUTOGRADER_SANDBOX": "required",
               "JUPYTER_CONFIG_DIR": str(root / "jupyter"),
               "JUPYTER_DATA_DIR": str(root / "jupyter" / "data"),
               "JUPYTER_RUNTIME_DIR": str(root / "jupyter" / "runtime"),

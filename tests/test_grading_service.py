@@ -390,3 +390,43 @@ def test_an_entry_is_taken_only_once_nbgrader_submit_is_done_with_it():
     assert finished(*entry(0o777, QUIET_SECONDS))               # stock submit, done
     assert not finished(*entry(0o755, SETTLE_SECONDS - 1))      # no submit's last mode: wait ...
     assert finished(*entry(0o755, SETTLE_SECONDS))              # ... then take it as it is
+
+
+def test_content_the_grader_cannot_read_is_quarantined_not_fatal(tmp_path, monkeypatch):
+    """A student can hand in a folder the grader may list but not enter (the review found
+    intake's PermissionError escaping the door: the entry vanished, and a restart looped on it)."""
+    from autograder.classrun import intake
+    from autograder.hub.inbound import Door, Entry
+
+    def unreadable(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied", "reproducibility/data")
+
+    monkeypatch.setattr(intake, "read", unreadable)
+    door = Door(tmp_path / "inbound", tmp_path / "grading", {ASSIGNMENT}, "nobody-group",
+                intake.Limits(), log=lambda *_: None)
+    entry = Entry("ann+reproducibility+2030-01-01 00:00:00.000000 UTC+abcdefghijkl", "ann", ASSIGNMENT,
+                  "2030-01-01T00:00:00+00:00", os.getuid(), token="t0")
+    (door.received / "t0" / ASSIGNMENT / "data").mkdir(parents=True)
+    assert door.admit(entry) is None
+    record = json.loads((tmp_path / "grading" / "quarantine.log").read_text().splitlines()[-1])
+    assert "Permission denied" in record["reason"] and record["moved_to"].endswith("/t0")
+    assert not (door.received / "t0").exists()              # a restart does not meet it again
+
+
+def test_a_made_up_submission_time_is_replaced_by_the_folders_own(tmp_path):
+    """nbgrader's name carries the time the student's side claims: a date far from when the folder
+    was made (a future one would make any submission late on purpose) is replaced by its ctime."""
+    import grp
+    import pwd
+
+    from autograder.hub.inbound import vet
+    me, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    for claimed, kept in (("2099-01-01 00:00:00.000000 UTC", False), ("2001-01-01 00:00:00.000000 UTC", False),
+                          (datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC"), True)):
+        name = f"{me}+{ASSIGNMENT}+{claimed}+abcdefghijkl"
+        (tmp_path / name).mkdir()
+        entry = vet(tmp_path, name, {ASSIGNMENT}, group)
+        when = datetime.fromisoformat(entry.timestamp)
+        made = datetime.fromtimestamp((tmp_path / name).stat().st_ctime, timezone.utc)
+        assert (when.strftime("%Y-%m-%d %H:%M:%S.%f UTC") == claimed) is kept, (claimed, when)
+        assert abs((when - made).total_seconds()) < 5

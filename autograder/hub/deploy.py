@@ -236,11 +236,25 @@ def as_grader(grader: pwd.struct_passwd, settings: dict) -> dict:
     root = Path(settings["course_root"])
     env = {"PATH": f"{root / 'venv' / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(root),
            "LANG": "C.UTF-8", "NBGRADER_EXCHANGE": settings["exchange"],
-           "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR": "1",
+           "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR": "1", "AUTOGRADER_SANDBOX": "required",
            "JUPYTER_CONFIG_DIR": str(root / "jupyter"), "JUPYTER_DATA_DIR": str(root / "jupyter" / "data"),
            "JUPYTER_RUNTIME_DIR": str(root / "jupyter" / "runtime"), "IPYTHONDIR": str(root / "ipython")}
     return {"user": grader.pw_uid, "group": grader.pw_gid, "extra_groups": [], "env": env,
             "cwd": root / "course", "umask": 0o077}
+
+
+def require_sandbox(grader: pwd.struct_passwd, settings: dict) -> None:
+    """Grading on submit runs every student's code as the grader: refuse to serve a class where
+    the grader account gets no sandbox (its processes run with ``AUTOGRADER_SANDBOX=required``)."""
+    found = subprocess.run([str(Path(settings["course_root"]) / "venv" / "bin" / "python"), "-m",
+                            "autograder.notebook.sandbox"], capture_output=True, text=True,
+                           **as_grader(grader, settings))
+    if found.returncode:
+        said = (found.stdout + found.stderr).strip().splitlines()
+        raise checks.Refused(f"the grader account {grader.pw_name!r} gets no sandbox for student code "
+                             f"({said[-1] if said else 'exit %d' % found.returncode}): install bubblewrap "
+                             "(apt-get install bubblewrap) and allow unprivileged user namespaces "
+                             "(sysctl kernel.unprivileged_userns_clone=1 where it exists), then run make hub again.")
 
 
 def ensure_exchange(exchange: Path, course_id: str, grader: pwd.struct_passwd) -> None:
@@ -307,12 +321,16 @@ def grader_jupyter_config(root: Path, grader: pwd.struct_passwd) -> None:
     config = root / "jupyter"
     for folder in (config, config / "data", config / "runtime", root / "ipython"):
         folder.mkdir(parents=True, exist_ok=True)
+    # A submission's markdown and HTML outputs are the student's: formgrader renders them to the
+    # instructor sanitized (nbconvert's default is not), so no script of theirs runs as the grader.
     (config / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {
         "root_dir": str(root / "course"), "terminals_enabled": False,
         "jpserver_extensions": {"nbgrader.server_extensions.formgrader": True,
                                 "nbgrader.server_extensions.assignment_list": False,
                                 "nbgrader.server_extensions.course_list": False,
-                                "nbgrader.server_extensions.validate_assignment": False}}}, indent=2))
+                                "nbgrader.server_extensions.validate_assignment": False}},
+        "HTMLExporter": {"sanitize_html": True,
+                         "preprocessors": ["nbconvert.preprocessors.sanitize.SanitizeHTML"]}}, indent=2))
     chown_tree(config, grader.pw_uid, grader.pw_gid)
     chown_tree(root / "ipython", grader.pw_uid, grader.pw_gid)
 
@@ -357,6 +375,7 @@ def deploy(checkout: Path) -> dict:
     ensure_venv(root / "venv", ["-r", lock], checkout)
     deploy_course(checkout, root / "course", grader)
     grader_jupyter_config(root, grader)
+    require_sandbox(grader, settings)
 
     env.mkdir(parents=True, exist_ok=True)
     os.chown(env, 0, 0)

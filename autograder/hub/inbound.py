@@ -20,8 +20,9 @@ when the entry cannot be moved) with one JSON line in ``quarantine.log`` saying 
 graded as anyone.
 
 The time a submission is graded at (lateness) is its name's timestamp, unless that claims to be
-more than :data:`CLOCK_SKEW` seconds earlier than the entry's ``st_ctime`` (which the student can
-only move later: any chmod or rename sets it to now); then it is the ``st_ctime``.
+more than :data:`CLOCK_SKEW` seconds earlier or later than the entry's ``st_ctime`` (which the
+student can only move later: any chmod or rename sets it to now); then it is the ``st_ctime`` (so no
+made-up date buys lateness on purpose, e.g. to read a withheld quiz score off a late penalty).
 """
 import grp
 import json
@@ -116,7 +117,8 @@ def vet(inbound: Path, name: str, assignments, student_group: str) -> Entry:
     claimed = parse_utc(stamp)
     claimed = claimed.replace(tzinfo=timezone.utc) if claimed.tzinfo is None else claimed.astimezone(timezone.utc)
     changed = datetime.fromtimestamp(st.st_ctime, timezone.utc)
-    when = changed if claimed < changed - timedelta(seconds=CLOCK_SKEW) else claimed
+    skew = timedelta(seconds=CLOCK_SKEW)
+    when = claimed if changed - skew <= claimed <= changed + skew else changed
     return Entry(name, student, assignment, when.isoformat(), account.pw_uid)
 
 
@@ -231,7 +233,7 @@ class Door:
             if not read.ok:
                 raise Refused(f"intake: {read.rule}: {read.detail}")
             owned_by(box / entry.assignment, entry.uid)  # after intake: a bounded tree
-        except Refused as why:
+        except (Refused, OSError) as why:  # OSError: e.g. a folder the student made unreadable
             self.refuse(box / entry.assignment, entry.name, str(why), token=entry.token)
             shutil.rmtree(box, ignore_errors=True)
             return None
