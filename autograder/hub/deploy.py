@@ -20,6 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import tomllib
 import time
 from filecmp import dircmp
 from pathlib import Path
@@ -32,7 +33,6 @@ log = logging.getLogger("autograder.hub")
 SYSTEM_PYTHON = "/usr/bin/python3"   # every venv another uid runs (docs/hub.md)
 # Course material, replaced from the checkout on every run; the deployment's own state (gradebook,
 # keys, submissions) is copied only when the deployment has none yet.
-PACKAGE_NAME = "reproducibility-course"   # pyproject.toml's [project] name
 MATERIAL = ("nbgrader_config.py", "source", "release", "examples", "notebooks", "lms")
 STATE = ("gradebook.db", ".secret_seeds.key")
 # What the course package is built from (installed NON-editable: no path back into the checkout).
@@ -139,7 +139,8 @@ def ensure_venv(venv: Path, requirements: list, package_from: Path = None) -> bo
             # to student code and refuses a course package there (its quiz key, expected values)
             target = venv.parent / "package"
             shutil.rmtree(target, ignore_errors=True)
-            run([venv / "bin" / "python", "-m", "pip", "uninstall", "--quiet", "--yes", PACKAGE_NAME])
+            name = tomllib.loads((package_from / "pyproject.toml").read_text())["project"]["name"]
+            run([venv / "bin" / "python", "-m", "pip", "uninstall", "--quiet", "--yes", name])
             run(pip + ["--no-deps", "--no-compile", "--target", target, tmp])
             site = next((venv / "lib").glob("python3*/site-packages"))
             (site / "course-package.pth").write_text(f"{target}\n")
