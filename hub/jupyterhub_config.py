@@ -9,13 +9,7 @@ c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 state = Path(__file__).resolve().parent
 hub = json.loads((state / "coursehub.json").read_text())
 course_id, root = hub["course_id"], Path(hub["course_root"])
-grader_env = {"PATH": f"{root / 'venv' / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(root),
-              "LANG": "C.UTF-8", "NBGRADER_EXCHANGE": hub["exchange"],
-              "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR": "1", "AUTOGRADER_SANDBOX": "required",
-              "JUPYTER_CONFIG_DIR": str(root / "jupyter"),
-              "JUPYTER_DATA_DIR": str(root / "jupyter" / "data"),
-              "JUPYTER_RUNTIME_DIR": str(root / "jupyter" / "runtime"),
-              "IPYTHONDIR": str(root / "ipython")}
+grader_env = hub["grader_env"]   # autograder/hub/deploy.py, grader_environment
 
 # -- listeners: the public proxy where configured, everything else on loopback ---------------------
 c.JupyterHub.bind_url = f"http://{hub['ip']}:{hub['port']}"

@@ -232,16 +232,22 @@ def student_config(checkout: Path, etc: Path, python: Path) -> None:
             path.chmod(0o755 if path.is_dir() else 0o644)
 
 
+def grader_environment(settings: dict) -> dict:
+    """The environment of every grader process: the commands make hub runs as the grader and the
+    hub's formgrader and grading services (coursehub.json carries it to hub/jupyterhub_config.py)."""
+    root = Path(settings["course_root"])
+    return {"PATH": f"{root / 'venv' / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(root),
+            "LANG": "C.UTF-8", "NBGRADER_EXCHANGE": settings["exchange"],
+            "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR": "1", "AUTOGRADER_SANDBOX": "required",
+            "JUPYTER_CONFIG_DIR": str(root / "jupyter"), "JUPYTER_DATA_DIR": str(root / "jupyter" / "data"),
+            "JUPYTER_RUNTIME_DIR": str(root / "jupyter" / "runtime"), "IPYTHONDIR": str(root / "ipython")}
+
+
 def as_grader(grader: pwd.struct_passwd, settings: dict) -> dict:
     """subprocess options running a command as the grader in the deployed course."""
-    root = Path(settings["course_root"])
-    env = {"PATH": f"{root / 'venv' / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(root),
-           "LANG": "C.UTF-8", "NBGRADER_EXCHANGE": settings["exchange"],
-           "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR": "1", "AUTOGRADER_SANDBOX": "required",
-           "JUPYTER_CONFIG_DIR": str(root / "jupyter"), "JUPYTER_DATA_DIR": str(root / "jupyter" / "data"),
-           "JUPYTER_RUNTIME_DIR": str(root / "jupyter" / "runtime"), "IPYTHONDIR": str(root / "ipython")}
-    return {"user": grader.pw_uid, "group": grader.pw_gid, "extra_groups": [], "env": env,
-            "cwd": root / "course", "umask": 0o077}
+    return {"user": grader.pw_uid, "group": grader.pw_gid, "extra_groups": [],
+            "env": grader_environment(settings), "cwd": Path(settings["course_root"]) / "course",
+            "umask": 0o077}
 
 
 def require_sandbox(grader: pwd.struct_passwd, settings: dict) -> None:
@@ -395,7 +401,7 @@ def deploy(checkout: Path) -> dict:
     if not token.exists():
         token.write_text(secrets.token_hex(32))
     token.chmod(0o600)
-    settings.update(course_id=course_id, proxy_command=str(proxy),
+    settings.update(course_id=course_id, proxy_command=str(proxy), grader_env=grader_environment(settings),
                     hub_venv=str(state / "venv"), student_python=str(env / "python"))
     (state / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
     shutil.copy2(checkout / "hub" / "jupyterhub_config.py", state / "jupyterhub_config.py")
