@@ -34,8 +34,6 @@ def main() -> int:
     parser.add_argument("--kinds", type=int, default=6, help="real results graded first, then cycled")
     args = parser.parse_args()
     os.environ.update(env())
-    from autograder.classrun import skip_iri_grammar
-    skip_iri_grammar()
     from autograder.classrun import grade, intake, task
 
     with tempfile.TemporaryDirectory(prefix="bench-coordinator-") as tmp:

@@ -146,8 +146,6 @@ def main() -> int:
     os.chdir(args.course)
     group = OwnGroup()
     started = time.perf_counter()
-    from autograder.classrun import skip_iri_grammar
-    skip_iri_grammar()  # as the grading workers do
     from nbclient.client import NotebookClient
     from nbgrader.apps.autogradeapp import AutogradeApp
     from nbgrader.converters import Autograde

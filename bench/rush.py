@@ -8,8 +8,9 @@ Deploys the course with ``make hub`` from a fresh clone into temp paths, loopbac
 released notebook into its home (``--fetch nbgrader`` runs ``nbgrader fetch_assignment`` instead)
 and write one answer variant (a mix of right and mistaken, the variant of each user recorded).
 Then each runs ``nbgrader submit`` from the students' environment as its own account at a random
-moment within ``--window`` seconds (a thread pool of ``--workers`` runuser calls), while the hub's
-login page is fetched every 0.5 s and its latency recorded. It waits (bounded by ``--timeout``)
+moment within ``--window`` seconds (one thread per student, each starting its runuser call at
+that moment, however many others are still running), while the hub's login page is fetched every
+0.5 s and its latency recorded. It waits (bounded by ``--timeout``)
 for every submission's feedback release (the grading journal, course_root/grading/queue.db, and
 the pages in the exchange), then checks:
 
@@ -22,7 +23,10 @@ the pages in the exchange), then checks:
 
 Prints p50/p95/max submit -> feedback released (from the moment ``nbgrader submit`` started to the
 journal's release time), the login page's p50/p95/max during the rush and after it, the load
-average, and the verdicts; writes them as JSON. The users are removed at the end, the hub (and
+average, the verdicts, and where the CPU went from the rush's start to the last release: the
+submit commands (this process's reaped children, ``getrusage``) and the hub's process tree
+(``make hub``: the hub, its proxy, the grading service and its grade runs; psutil, reaped
+descendants included), each in CPU-seconds and per submission; writes them as JSON. The users are removed at the end, the hub (and
 its services) stopped by its own pid.
 """
 import argparse
@@ -31,6 +35,7 @@ import csv
 import json
 import os
 import random
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -39,6 +44,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,6 +103,32 @@ class LoginProbe(threading.Thread):
             self.done.wait(max(0.0, self.every - (time.time() - started)))
 
 
+def tree_cpu(pid: int) -> dict:
+    """{process name: CPU seconds} of ``pid`` and its live descendants, each with what it reaped."""
+    found = {}
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return found
+    for proc in processes:
+        try:
+            times = proc.cpu_times()
+            cmd = " ".join(proc.cmdline()[:4])
+        except psutil.NoSuchProcess:
+            continue
+        name = ("grading service (+ its grade runs)" if "grading_service" in cmd else
+                "proxy" if "configurable-http-proxy" in cmd else
+                "hub" if "jupyterhub" in cmd and not any(w in cmd for w in ("idle", "singleuser", "labhub")) else "other (make, deploy, culler, formgrader)")
+        found[name] = found.get(name, 0.0) + times.user + times.system + times.children_user + times.children_system
+    return found
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def prepare(klass: DeployedClass, name: str, answers: dict, fetch: str) -> None:
     """The release notebook into ``name``'s home (as them), answered."""
     if fetch == "nbgrader":
@@ -134,7 +166,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=200)
     parser.add_argument("--window", type=float, default=120.0, help="seconds over which the submits are spread")
-    parser.add_argument("--workers", type=int, default=48, help="runuser calls at once at most")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for every release")
     parser.add_argument("--fetch", choices=("copy", "nbgrader"), default="copy")
     parser.add_argument("--seed", type=int, default=21)
@@ -165,10 +196,12 @@ def main() -> int:
         probe = LoginProbe(f"{klass.base}/hub/login")
         probe.start()
         time.sleep(5)                                       # a few quiet samples first
+        hub_cpu_before, submits_cpu_before = tree_cpu(klass.hub.proc.pid), children_cpu()
         rush_start = time.time()
         moments = {n: rush_start + pick.uniform(0, args.window) for n in names}
-        with concurrent.futures.ThreadPoolExecutor(args.workers) as pool:
+        with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
             submits = list(pool.map(lambda n: submit(klass, n, moments[n]), names))
+        submits_cpu = children_cpu() - submits_cpu_before
         rush_end = time.time()
         load_rush = os.getloadavg()
         failed = [s for s in submits if s["rc"]]
@@ -185,6 +218,8 @@ def main() -> int:
                 break
             time.sleep(2)
         all_done = time.time()
+        hub_cpu = tree_cpu(klass.hub.proc.pid)
+        hub_cpu = {k: round(v - hub_cpu_before.get(k, 0.0), 1) for k, v in hub_cpu.items()}
         time.sleep(3)
         probe.done.set()
         probe.join()
@@ -224,7 +259,12 @@ def main() -> int:
             "variants": {v: sum(1 for n in names if variant[n] == v) for v in VARIANTS},
             "exactly_once": exactly_once, "points_match_variant": not wrong, "misattributed": dict(list(wrong.items())[:10]),
             "gradebook_equals_grades_csv": not inconsistent, "inconsistent": dict(list(inconsistent.items())[:10]),
-            "load_rush": load_rush, "load_after": os.getloadavg()})
+            "load_rush": load_rush, "load_after": os.getloadavg(),
+            "cpu_s": {"submit commands": round(submits_cpu, 1), **hub_cpu,
+                      "capacity (cores x seconds from the rush's start to the last release)":
+                          round(result["cores"] * (all_done - rush_start), 1)},
+            "cpu_s_per_submission": {"submit command": round(submits_cpu / len(names), 3),
+                                     "hub's tree": round(sum(hub_cpu.values()) / len(names), 3)}})
         result["variant_of"] = variant
     finally:
         if probe is not None:

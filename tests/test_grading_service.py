@@ -239,7 +239,8 @@ def test_a_late_submission_is_graded_and_flagged_and_an_on_time_one_counts(cours
     from nbgrader.api import Gradebook
 
     from grading_service_support import ClassOnMachine
-    klass = ClassOnMachine(course_template, ["ada", "lee"], config="c.CourseHub.attempt_interval = 0\n")
+    klass = ClassOnMachine(course_template, ["ada", "lee"], config="c.CourseHub.attempt_interval = 0\n"
+                           "c.LateSubmissionPlugin.penalty_method = 'zero'\n")  # a late notebook's penalty = its score
     try:
         ada, lee = klass.students["ada"], klass.students["lee"]
         due = datetime.now(timezone.utc) + timedelta(seconds=30)
@@ -263,6 +264,10 @@ def test_a_late_submission_is_graded_and_flagged_and_an_on_time_one_counts(cours
         with Gradebook(f"sqlite:///{klass.course / 'gradebook.db'}") as gb:
             assert gb.find_submission(ASSIGNMENT, lee).total_seconds_late > 0
             assert gb.find_submission(ASSIGNMENT, ada).total_seconds_late == 0
+            penalties = {nb.name: nb.late_submission_penalty for nb in gb.find_submission(ASSIGNMENT, lee).notebooks}
+        # the quiz's score is withheld: the late penalty shown leaves out the quiz's (here its score)
+        assert penalties["quiz"] > 0 and penalties["reproducibility"] > 0, penalties
+        assert f"late penalty: {penalties['reproducibility']:g} point(s)" in klass.fetch_feedback(lee)[late]["reproducibility"]
     finally:
         klass.close()
 
@@ -436,3 +441,53 @@ def test_a_made_up_submission_time_is_replaced_by_the_folders_own(tmp_path):
         made = datetime.fromtimestamp((tmp_path / name).stat().st_ctime, timezone.utc)
         assert (when.strftime("%Y-%m-%d %H:%M:%S.%f UTC") == claimed) is kept, (claimed, when)
         assert abs((when - made).total_seconds()) < 5
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: entries owned by two accounts (chown)")
+def test_one_accounts_flood_is_looked_at_a_few_entries_a_round_and_delays_nobody(tmp_path):
+    """The review found one student's thousands of inbound entries all looked at in one round
+    before anyone else's: now at most ``entries_per_account`` of each owner per round."""
+    from autograder.classrun import intake
+    from autograder.hub.inbound import Door
+    door = Door(tmp_path / "inbound", tmp_path / "grading", {ASSIGNMENT}, "nobody-group",
+                intake.Limits(), log=lambda *_: None)
+    door.inbound.mkdir()
+    flood = [f"mal+{ASSIGNMENT}+2030-01-01 00:00:{i:02d}.000000 UTC+abcdefghij{i:02d}" for i in range(40)]
+    for name in flood:
+        (door.inbound / name).mkdir()
+        os.chown(door.inbound / name, 4242, 4242)
+    time.sleep(0.05)
+    late_comer = f"ann+{ASSIGNMENT}+2030-01-01 00:01:00.000000 UTC+abcdefghijkl"
+    (door.inbound / late_comer).mkdir()
+    os.chown(door.inbound / late_comer, 4243, 4243)
+    names = door.entries(5)
+    assert names == flood[:5] + [late_comer]          # the oldest five of the flood, and ann's anyway
+    assert door.entries(0) == []
+
+
+def test_copies_no_grading_will_read_again_are_removed(tmp_path):
+    """vetted/ and quarantine/ were never reclaimed (a flood filled the grader's disk): a vetted
+    copy stays only while it may still be graded (or is the newest deferred one, or failed), and
+    the newest few quarantined entries of each account."""
+    from autograder.classrun import intake
+    from autograder.hub.inbound import Door
+    journal = attempts.Journal(tmp_path / "q.db")
+    door = Door(tmp_path / "inbound", tmp_path / "grading", {ASSIGNMENT}, "nobody-group",
+                intake.Limits(), log=lambda *_: None)
+    states = {"ann-1": "released", "ann-2": "superseded", "ann-3": "received", "bob-1": "grading",
+              "bob-2": "deferred", "bob-3": "deferred", "cy-1": "failed", "cy-2": "graded"}
+    for token, state in states.items():
+        student, minute = token.split("-")
+        stamp = datetime(2030, 1, 1, 0, int(minute), tzinfo=timezone.utc).isoformat()
+        journal.add(token, token, student, ASSIGNMENT, stamp, state)
+        (door.vetted / token / ASSIGNMENT).mkdir(parents=True)
+    (door.vetted / ".ann-4.tmp").mkdir()              # being written by admit: not the clean-up's
+    for i in range(4):
+        (door.quarantine / f"q{i}" / "inside").mkdir(parents=True)
+        os.utime(door.quarantine / f"q{i}")
+        time.sleep(0.02)
+    removed = door.reclaim(journal.tokens_to_keep(), 2)
+    assert sorted(os.listdir(door.vetted)) == [".ann-4.tmp", "ann-3", "bob-1", "bob-3", "cy-1"]
+    assert sorted(os.listdir(door.quarantine)) == ["q2", "q3"]   # the newest two of this account
+    assert removed == 4 + 2

@@ -32,7 +32,7 @@ from typing import Optional
 
 from distributed import Client
 
-from . import dask_security, skip_iri_grammar, status, task_result
+from . import dask_security, status, task_result
 from .executor_api import TASK_TIMEOUT, Executor, Task, lost
 
 CONNECT_TIMEOUT = 30.0     # seconds to reach the scheduler at start
@@ -47,7 +47,6 @@ def run_task(snapshot: dict, student: str, files: dict, seeds: Optional[list]) -
     time whatever ``--nthreads`` says (grading starts kernels and sandboxes; one at a time per
     process is what the local executor does too); its result as JSON text."""
     with _one_at_a_time:
-        skip_iri_grammar()  # as the local workers do
         from . import task
         result = task.grade(snapshot, student, files, seeds)
         try:

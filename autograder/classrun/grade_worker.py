@@ -16,10 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
-from autograder.classrun import skip_iri_grammar
-
-skip_iri_grammar()
-from autograder.classrun import pool  # noqa: E402
+from autograder.classrun import pool
 
 
 PR_SET_PDEATHSIG = 1

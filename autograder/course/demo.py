@@ -103,3 +103,14 @@ def main(root: Path = ROOT) -> int:
         print(f"feedback: {len(pages)} page(s) under {course / 'feedback'}\ndashboard: {page}")
         status = status or graded
     return status
+
+
+def cli(args) -> int:
+    """``python -m autograder demo``."""
+    return main()
+
+
+def cli_release(args) -> int:
+    """``python -m autograder release``: every assignment of the live course."""
+    release_all()
+    return 0

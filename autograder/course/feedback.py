@@ -215,12 +215,29 @@ def exchange_files(autograded: Path, folder: Path, timestamp) -> bool:
     return False
 
 
+def submissions(gb: Gradebook, assignment: str, students=None) -> list:
+    """The gradebook's submissions of ``assignment``: of ``students`` (those it has) or all.
+    Looked up one by one: grading on submit writes a few students' pages at a time in a class of
+    hundreds."""
+    if not students:
+        return gb.assignment_submissions(assignment)
+    found = []
+    for student in sorted(set(students)):
+        try:
+            found.append(gb.find_submission(assignment, student))
+        except MissingEntry:
+            continue
+    return found
+
+
 def generate(course: Path, assignment: str, students=None, db_url: str = None, notes=None,
              withheld=None) -> list:
     """Write the feedback pages; returns their paths.
 
     ``withheld`` ({notebook name: when its scores are released}): those notebooks' pages show no
-    points (:func:`render_withheld`), and no page shows the assignment's total.
+    points (:func:`render_withheld`), no page shows the assignment's total, and a late penalty
+    counts only the notebooks shown (with ``penalty_method = 'zero'`` a withheld notebook's
+    penalty is its score).
 
     ``notes`` (a dict), when given, gets ``"ungraded"``: students whose grading failed before
     anything was recorded (no ``autograded/`` folder: no page, rather than a page of zeros), and
@@ -234,10 +251,8 @@ def generate(course: Path, assignment: str, students=None, db_url: str = None, n
     written = []
     with Gradebook(db_url) as gb:
         find_assignment(gb, assignment, db_url)
-        for submission in gb.assignment_submissions(assignment):
+        for submission in submissions(gb, assignment, students):
             student = submission.student.id
-            if students and student not in students:
-                continue
             folder = course / "feedback" / student / assignment
             shutil.rmtree(folder, ignore_errors=True)  # no page of an earlier grading is left over
             if not (course / "autograded" / student / assignment).is_dir():
@@ -247,7 +262,9 @@ def generate(course: Path, assignment: str, students=None, db_url: str = None, n
             if not exchange_files(course / "autograded" / student / assignment, folder, submission.timestamp):
                 notes["unfetchable"].append(student)
             total = None if withheld else (submission.score, submission.max_score)
-            late = late_note(submission.total_seconds_late, submission.late_submission_penalty)
+            penalty = sum(nb.late_submission_penalty or 0 for nb in submission.notebooks
+                          if not (withheld and nb.name in withheld))
+            late = late_note(submission.total_seconds_late, penalty)
             for notebook in submission.notebooks:
                 out = folder / (notebook.name + ".html")
                 if withheld and notebook.name in withheld:

@@ -148,6 +148,14 @@ class Journal:
     def of(self, student: str, assignment: str) -> list:
         return self._rows("WHERE student = ? AND assignment = ? ORDER BY timestamp, id", student, assignment)
 
+    def tokens_to_keep(self) -> set:
+        """Tokens whose grader-side copy may still be read: waiting or being graded, failed (for
+        the instructor to look into), and the newest deferred one of each student and assignment."""
+        return {token for (token,) in self.db.execute(
+            "SELECT token FROM submissions WHERE state IN ('received', 'grading', 'failed') UNION "
+            "SELECT token FROM (SELECT token, MAX(timestamp) FROM submissions WHERE state = 'deferred' "
+            "GROUP BY student, assignment)")}
+
     # -- the rules ------------------------------------------------------------------------------
     def pick(self, now: float, interval: float, max_attempts: int, duedates: dict, limit: int) -> tuple:
         """The assignment and rows of the next batch (``(None, [])`` when nothing may be graded

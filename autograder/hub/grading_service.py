@@ -65,8 +65,18 @@ class GradingService(Configurable):
                                          "submissions left no longer holds the next batch back: "
                                          "that one starts beside it.").tag(config=True)
     stragglers = Integer(2, help="See straggler_seconds.").tag(config=True)
-    max_runs = Integer(2, help="Grade runs at the same time at most (the first, plus runs started "
-                               "beside stragglers).").tag(config=True)
+    entries_per_account = Integer(5, help="Inbound entries of one unix account looked at per round; the "
+                                          "rest wait for the next round, so one account's flood of "
+                                          "submissions delays nobody else.").tag(config=True)
+    quarantined_per_account = Integer(10, help="Quarantined entries kept per unix account (the newest; "
+                                              "quarantine.log keeps a line for every one).").tag(config=True)
+    reclaim_seconds = Float(30.0, help="Seconds between two clean-ups of the grader's copies that no "
+                                       "grading will read again.").tag(config=True)
+    report_seconds = Float(60.0, help="While submissions keep coming, the class report and dashboard are "
+                                      "rewritten at most this often; at once when grading is idle.").tag(config=True)
+    max_runs = Integer(4, help="Grade runs at the same time at most: the live one, plus runs left to "
+                               "stragglers (one student holds at most one run, so endless submissions "
+                               "of max_runs - 1 students still hold nobody back).").tag(config=True)
 
 
 def log(message: str) -> None:
@@ -107,6 +117,9 @@ class Service:
         self.journal = attempts.Journal(self.grading / "queue.db")
         self.runs = []         # the grade runs going: {"proc", "assignment", "rows", "started", "report"}
         self.stopping = False
+        self.reclaimed = 0.0   # when the last clean-up of vetted/ and quarantine/ ran
+        self.views = {}        # assignment: the report of its newest ended run, not yet the class view
+        self.viewed = 0.0      # when the class view was last written
 
     # -- start and stop ------------------------------------------------------------------------
     def lock(self) -> None:
@@ -163,6 +176,16 @@ class Service:
             self.watch(run)
         if all(self.straggling(run) for run in self.runs) and len(self.runs) < self.settings.max_runs:
             self.start_batch()
+        idle = not self.runs and not self.journal.in_state("received")
+        if self.views and (idle or time.time() >= self.viewed + self.settings.report_seconds):
+            self.viewed = time.time()
+            for assignment in sorted(self.views):
+                self.class_view(assignment, self.views.pop(assignment))
+        if time.time() >= self.reclaimed + self.settings.reclaim_seconds:
+            self.reclaimed = time.time()
+            removed = self.door.reclaim(self.journal.tokens_to_keep(), self.settings.quarantined_per_account)
+            if removed:
+                log(f"removed {removed} copies no grading will read again (vetted/, quarantine/)")
 
     def straggling(self, run) -> bool:
         """True when ``run`` has gone on for straggler_seconds with at most ``stragglers``
@@ -180,7 +203,7 @@ class Service:
             said = self.door.protect_inbound()
             if said:
                 log(said)
-        names = self.door.entries()
+        names = self.door.entries(self.settings.entries_per_account)
         if names:
             self.door.assignments = self.released()
         for name in names:
@@ -315,21 +338,21 @@ class Service:
         if done:
             log(f"grade run of {run['assignment']} ended ({run['proc'].returncode})")
             self.runs.remove(run)
-            self.class_view(run)
+            self.views[run["assignment"]] = run["report"]
 
-    def class_view(self, run) -> None:
-        """The instructor's view after a run: its report (every student of the assignment, this
-        run's and earlier runs' results) becomes the course's report, and the dashboard is
-        written from it (exports/<assignment>/); a failure is logged, never the service's end."""
-        target = self.course / export_path(run["assignment"], "grading_report.json")
+    def class_view(self, assignment: str, report: Path) -> None:
+        """The instructor's view after runs ended: the newest run's report (every student of the
+        assignment, its and earlier runs' results) becomes the course's report, and the dashboard
+        is written from it (exports/<assignment>/); a failure is logged, never the service's end."""
+        target = self.course / export_path(assignment, "grading_report.json")
         try:
             tmp = target.with_name(target.name + ".tmp")
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(run["report"].read_bytes())
+            tmp.write_bytes(report.read_bytes())
             os.replace(tmp, target)
-            dashboard.write(self.course, run["assignment"])
+            dashboard.write(self.course, assignment)
         except (OSError, ValueError, KeyError, SystemExit, dashboard.NotGraded) as exc:
-            log(f"dashboard of {run['assignment']} not written: {exc}")
+            log(f"dashboard of {assignment} not written: {exc}")
 
     # -- feedback ------------------------------------------------------------------------------
     def withheld(self, assignment: str) -> dict:

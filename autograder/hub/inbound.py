@@ -166,20 +166,28 @@ class Door:
         os.chmod(self.inbound, stat.S_IMODE(st.st_mode) | stat.S_ISVTX)
         return f"{self.inbound}: sticky bit set (mode {stat.S_IMODE(st.st_mode) | stat.S_ISVTX:o})"
 
-    def entries(self) -> list:
-        """The names in ``inbound`` to look at (not those this service parked there), oldest first."""
+    def entries(self, per_account: int) -> list:
+        """The names in ``inbound`` to look at this round (not those this service parked there),
+        oldest first, at most ``per_account`` of each owner (the rest wait for the next round: one
+        account's flood of entries delays nobody else's)."""
         try:
             found = list(os.scandir(self.inbound))
         except FileNotFoundError:
             return []
-        found = [e for e in found if not e.name.startswith(QUARANTINED_PREFIX) and e.name not in self.seen_stuck]
-
-        def changed(entry):
-            try:
-                return entry.stat(follow_symlinks=False).st_ctime
-            except OSError:
-                return 0.0
-        return [e.name for e in sorted(found, key=lambda e: (changed(e), e.name))]
+        stats = {}
+        for e in found:
+            if not e.name.startswith(QUARANTINED_PREFIX) and e.name not in self.seen_stuck:
+                try:
+                    stats[e.name] = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # gone already
+        taken, names = {}, []
+        for name in sorted(stats, key=lambda n: (stats[n].st_ctime, n)):
+            owner = stats[name].st_uid
+            if taken.get(owner, 0) < per_account:
+                taken[owner] = taken.get(owner, 0) + 1
+                names.append(name)
+        return names
 
     def take(self, name: str) -> Optional[Entry]:
         """Vet ``inbound/name`` and move it: the Entry, staged (token set), or None (quarantined, or
@@ -248,6 +256,32 @@ class Door:
         shutil.rmtree(target, ignore_errors=True)
         os.rename(tmp, target)
         return target
+
+    def reclaim(self, keep: set, quarantined_per_account: int) -> int:
+        """Remove the vetted copies whose token is not in ``keep``, and all but the newest
+        ``quarantined_per_account`` quarantined entries of each owner (the log keeps every
+        record); what the grader cannot remove stays. Returns how many were removed."""
+        removed = 0
+        for name in os.listdir(self.vetted):
+            if not name.startswith(".") and name not in keep:
+                shutil.rmtree(self.vetted / name, ignore_errors=True)
+                removed += 1
+        owners = {}
+        for item in os.scandir(self.quarantine):
+            try:
+                st = item.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            owners.setdefault(st.st_uid, []).append((st.st_ctime, item.name))
+        for found in owners.values():
+            for _, name in sorted(found)[:-quarantined_per_account or None]:
+                path = self.quarantine / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def discard(self, entry: Entry) -> None:
         """Drop the student's original of an admitted entry (what cannot be removed stays, grader-only)."""
