@@ -132,11 +132,11 @@ class ClassOnMachine:
                             f"--Exchange.root={self.exchange}", cwd=self.base / "home" / name / "work", check=check)
 
     def answer(self, name: str, answers: dict) -> None:
-        """Fill the student's fetched notebook with ``answers`` (by grade_id)."""
+        """Fill the student's fetched notebooks with ``answers`` (by grade_id: steps, quiz questions)."""
         from autograder.course.submissions import fill
-        path = self.base / "home" / name / "work" / "reproducibility" / "reproducibility.ipynb"
-        nbformat.write(fill(path, answers), path)
-        subprocess.run(["chown", f"{name}:", str(path)], check=True)
+        for path in sorted((self.base / "home" / name / "work" / "reproducibility").glob("*.ipynb")):
+            nbformat.write(fill(path, answers), path)
+            subprocess.run(["chown", f"{name}:", str(path)], check=True)
 
     def submit(self, name: str, answers: dict) -> str:
         """Answer and ``nbgrader submit``: the submission's timestamp (its cache folder's)."""

@@ -251,7 +251,7 @@ def test_a_late_submission_is_graded_and_flagged_and_an_on_time_one_counts(cours
         klass.wait_for(lambda: settled(klass, ada), what="ada's on-time feedback")
         time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 1)
         klass.submit(ada, {**reproducibility.REFERENCE, "step2": reproducibility.STEP2_SEED_7})  # late
-        late = klass.submit(lee, reproducibility.REFERENCE)                                       # late, only one
+        late = klass.submit(lee, reproducibility.EXAMPLE_CLASS["ada"])                            # late, only one
         klass.wait_for(lambda: settled(klass, ada, 2) and settled(klass, lee), what="the late ones")
         assert [(r["state"], r["reason"]) for r in rows_of(klass, ada)] == [
             ("released", None), ("deferred", "late: the on-time submission counts")]
