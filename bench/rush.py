@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from corpus import reproducibility  # noqa: E402
-from e2e_support import ASSIGNMENT, NOTEBOOK, DeployedClass, skip_reason  # noqa: E402
+from e2e_support import ASSIGNMENT, DeployedClass, skip_reason  # noqa: E402
 from support import hand_in, make_course  # noqa: E402
 
 VARIANTS = {"right": reproducibility.REFERENCE,
@@ -127,6 +127,15 @@ def tree_cpu(pid: int) -> dict:
                 "hub" if "jupyterhub" in cmd and not any(w in cmd for w in ("idle", "singleuser", "labhub")) else "other (make, deploy, culler, formgrader)")
         found[name] = found.get(name, 0.0) + times.user + times.system + times.children_user + times.children_system
     return found
+
+
+def machine_cpu() -> dict:
+    """The whole machine's CPU seconds so far (/proc/stat): busy (user, nice, system, irq,
+    softirq, steal), iowait, idle."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    tick = os.sysconf("SC_CLK_TCK")
+    return {"busy": (user + nice + system + irq + softirq + steal) / tick, "iowait": iowait / tick, "idle": idle / tick}
 
 
 def children_cpu() -> float:
@@ -206,6 +215,7 @@ def main() -> int:
         probe.start()
         time.sleep(5)                                       # a few quiet samples first
         hub_cpu_before, submits_cpu_before = tree_cpu(klass.hub.proc.pid), children_cpu()
+        machine_before = machine_cpu()
         rush_start = time.time()
         moments = {n: rush_start + pick.uniform(0, args.window) for n in names}
         with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
@@ -225,6 +235,7 @@ def main() -> int:
                 "in_inbound": sum(1 for e in os.scandir(inbound) if e.name.split("+")[0] in variant),
                 "login_during_rush_s": spread([s for t, s in probe.samples if rush_start <= t <= rush_end and s]),
                 "load_rush": load_rush,
+                "machine_cpu_s": {k: round(v - machine_before[k], 1) for k, v in machine_cpu().items()},
                 "cpu_s": {"submit commands": round(submits_cpu, 1),
                           "capacity (cores x seconds of the rush)": round(result["cores"] * (rush_end - rush_start), 1)},
                 "cpu_s_per_submission": {"submit command": round(submits_cpu / len(names), 3)}})
@@ -241,6 +252,7 @@ def main() -> int:
                 break
             time.sleep(2)
         all_done = time.time()
+        machine = {k: round(v - machine_before[k], 1) for k, v in machine_cpu().items()}
         hub_cpu = tree_cpu(klass.hub.proc.pid)
         hub_cpu = {k: round(v - hub_cpu_before.get(k, 0.0), 1) for k, v in hub_cpu.items()}
         time.sleep(3)
@@ -286,6 +298,7 @@ def main() -> int:
             "exactly_once": exactly_once, "points_match_variant": not wrong, "misattributed": dict(list(wrong.items())[:10]),
             "gradebook_equals_grades_csv": not inconsistent, "inconsistent": dict(list(inconsistent.items())[:10]),
             "load_rush": load_rush, "load_after": os.getloadavg(),
+            "machine_cpu_s": machine,
             "cpu_s": {"submit commands": round(submits_cpu, 1), **hub_cpu,
                       "capacity (cores x seconds from the rush's start to the last release)":
                           round(result["cores"] * (all_done - rush_start), 1)},
