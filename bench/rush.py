@@ -51,8 +51,11 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+import peers_cgroup  # noqa: E402
 from corpus import reproducibility  # noqa: E402
+import e2e_support  # noqa: E402
 from e2e_support import ASSIGNMENT, DeployedClass, skip_reason  # noqa: E402
 from support import hand_in, make_course  # noqa: E402
 
@@ -152,10 +155,46 @@ def prepare(klass: DeployedClass, name: str, answers: dict, fetch: str) -> None:
     klass.write_answer(name, answers)
 
 
-def submit(klass: DeployedClass, name: str, at: float) -> dict:
+class Counted:
+    """Two cgroups (peers_cgroup's kind): the submit commands', and the hub's tree (moved in at the
+    rush's start; what it starts after stays in it). Whatever else the machine did is the rest."""
+
+    def __init__(self):
+        self.version, parent, reason = peers_cgroup.place()
+        if not self.version:
+            sys.exit(f"no cgroup for the CPU count: {reason}")
+        self.folders = {k: parent / f"{peers_cgroup.PREFIX}rush-{k}-{os.getpid()}" for k in ("submits", "hub")}
+        for folder in self.folders.values():
+            folder.mkdir()
+
+    def adopt(self, pid: int) -> None:
+        """``pid`` and its descendants into the hub's cgroup."""
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                (self.folders["hub"] / "cgroup.procs").write_text(str(proc.pid))
+            except OSError:
+                pass  # gone meanwhile
+
+    def wrap(self, argv: list) -> list:
+        """``argv`` started inside the submits' cgroup."""
+        return ["/bin/sh", "-c", peers_cgroup.WRAPPER, str(self.folders["submits"] / "cgroup.procs"), *map(str, argv)]
+
+    def usage(self) -> dict:
+        return {k: peers_cgroup._usage(self.version, f) for k, f in self.folders.items()}
+
+    def close(self) -> None:
+        for folder in self.folders.values():
+            peers_cgroup._remove(folder)
+
+
+def submit(klass: DeployedClass, name: str, at: float, counted: Counted) -> dict:
     time.sleep(max(0.0, at - time.time()))
     started = time.time()
-    proc = klass.nbgrader(name, "submit", ASSIGNMENT, check=False, timeout=600)
+    python = Path(klass.settings["student_env"]) / "venv" / "bin" / "python"
+    proc = subprocess.run(counted.wrap([e2e_support.RUNUSER, "-u", name, "--", python, "-m", "nbgrader", "submit",
+                                        ASSIGNMENT]), cwd=klass.home(name), env=klass.env(name),
+                          capture_output=True, text=True, timeout=600)
     return {"student": name, "started": started, "seconds": time.time() - started, "rc": proc.returncode,
             "error": proc.stderr[-500:] if proc.returncode else ""}
 
@@ -202,7 +241,7 @@ def main() -> int:
     started = time.monotonic()
     klass = DeployedClass("c.GradingService.poll_seconds = 1.2e6\n" if args.submits_only else "")
     result["submits_only"] = args.submits_only
-    probe = None
+    probe = counted = None
     try:
         result["deploy_s"] = round(time.monotonic() - started, 1)
         names = [klass.add_user(f"s{i:03d}", "student") for i in range(args.students)]
@@ -214,12 +253,14 @@ def main() -> int:
         probe = LoginProbe(f"{klass.base}/hub/login")
         probe.start()
         time.sleep(5)                                       # a few quiet samples first
+        counted = Counted()
+        counted.adopt(klass.hub.proc.pid)
         hub_cpu_before, submits_cpu_before = tree_cpu(klass.hub.proc.pid), children_cpu()
-        machine_before = machine_cpu()
+        machine_before, counted_before = machine_cpu(), counted.usage()
         rush_start = time.time()
         moments = {n: rush_start + pick.uniform(0, args.window) for n in names}
         with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
-            submits = list(pool.map(lambda n: submit(klass, n, moments[n]), names))
+            submits = list(pool.map(lambda n: submit(klass, n, moments[n], counted), names))
         submits_cpu = children_cpu() - submits_cpu_before
         rush_end = time.time()
         load_rush = os.getloadavg()
@@ -236,6 +277,7 @@ def main() -> int:
                 "login_during_rush_s": spread([s for t, s in probe.samples if rush_start <= t <= rush_end and s]),
                 "load_rush": load_rush,
                 "machine_cpu_s": {k: round(v - machine_before[k], 1) for k, v in machine_cpu().items()},
+                "cpu_s_by_cgroup": {k: round(v - counted_before[k], 1) for k, v in counted.usage().items()},
                 "cpu_s": {"submit commands": round(submits_cpu, 1),
                           "capacity (cores x seconds of the rush)": round(result["cores"] * (rush_end - rush_start), 1)},
                 "cpu_s_per_submission": {"submit command": round(submits_cpu / len(names), 3)}})
@@ -253,6 +295,8 @@ def main() -> int:
             time.sleep(2)
         all_done = time.time()
         machine = {k: round(v - machine_before[k], 1) for k, v in machine_cpu().items()}
+        by_cgroup = {k: round(v - counted_before[k], 1) for k, v in counted.usage().items()}
+        by_cgroup["the rest of the machine"] = round(machine["busy"] - sum(by_cgroup.values()), 1)
         hub_cpu = tree_cpu(klass.hub.proc.pid)
         hub_cpu = {k: round(v - hub_cpu_before.get(k, 0.0), 1) for k, v in hub_cpu.items()}
         time.sleep(3)
@@ -298,7 +342,7 @@ def main() -> int:
             "exactly_once": exactly_once, "points_match_variant": not wrong, "misattributed": dict(list(wrong.items())[:10]),
             "gradebook_equals_grades_csv": not inconsistent, "inconsistent": dict(list(inconsistent.items())[:10]),
             "load_rush": load_rush, "load_after": os.getloadavg(),
-            "machine_cpu_s": machine,
+            "machine_cpu_s": machine, "cpu_s_by_cgroup": by_cgroup,
             "cpu_s": {"submit commands": round(submits_cpu, 1), **hub_cpu,
                       "capacity (cores x seconds from the rush's start to the last release)":
                           round(result["cores"] * (all_done - rush_start), 1)},
@@ -310,6 +354,8 @@ def main() -> int:
     finally:
         if probe is not None:
             probe.done.set()
+        if counted is not None:
+            counted.close()
         removed = klass.close()
         result["accounts_removed"] = len(removed)
         result["accounts_left"] = klass.leftover_accounts()

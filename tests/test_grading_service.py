@@ -491,3 +491,24 @@ def test_copies_no_grading_will_read_again_are_removed(tmp_path):
     assert sorted(os.listdir(door.vetted)) == [".ann-4.tmp", "ann-3", "bob-1", "bob-3", "cy-1"]
     assert sorted(os.listdir(door.quarantine)) == ["q2", "q3"]   # the newest two of this account
     assert removed == 4 + 2
+
+
+def test_a_submission_taken_before_the_students_last_chmod_is_still_submitted(tmp_path, monkeypatch):
+    """The rush found the service taking a submission between nbgrader's 0777 chmod (its last act
+    in inbound: the folder is complete) and the students' submit's own 0770: the student's
+    submit then failed with FileNotFoundError although the submission was in. It succeeds."""
+    monkeypatch.syspath_prepend(str(ROOT / "hub" / "student" / "python"))
+    import private_submit
+    monkeypatch.setattr(private_submit.ExchangeSubmit, "copy_files", lambda self: None)  # then taken
+    submit = private_submit.PrivateSubmit.__new__(private_submit.PrivateSubmit)
+    submit.inbound_path = str(tmp_path)
+    submit.assignment_filename = f"ann+{ASSIGNMENT}+2030-01-01 00:00:00.000000 UTC+abcdefghijkl"
+    submit.copy_files()                       # gone from inbound: no error
+    (tmp_path / submit.assignment_filename).mkdir(mode=0o777)
+    submit.copy_files()                       # still there: made the students' 0770
+    assert stat_mode(tmp_path / submit.assignment_filename) == 0o770
+
+
+def stat_mode(path) -> int:
+    import stat as modes
+    return modes.S_IMODE(os.stat(path).st_mode)
