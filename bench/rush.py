@@ -9,7 +9,9 @@ released notebook into its home (``--fetch nbgrader`` runs ``nbgrader fetch_assi
 and write one answer variant (a mix of right and mistaken, the variant of each user recorded).
 Then each runs ``nbgrader submit`` from the students' environment as its own account at a random
 moment within ``--window`` seconds (one thread per student, each starting its runuser call at
-that moment, however many others are still running), while the hub's login page is fetched every
+that moment, however many others are still running, in a session of its own as from the
+student's own terminal: with the kernel's autogroup scheduling, on by default, CPU is shared
+fairly between sessions, not processes), while the hub's login page is fetched every
 0.5 s and its latency recorded. It waits (bounded by ``--timeout``)
 for every submission's feedback release (the grading journal, course_root/grading/queue.db, and
 the pages in the exchange), then checks:
@@ -194,7 +196,8 @@ def submit(klass: DeployedClass, name: str, at: float, counted: Counted) -> dict
     python = Path(klass.settings["student_env"]) / "venv" / "bin" / "python"
     proc = subprocess.run(counted.wrap([e2e_support.RUNUSER, "-u", name, "--", python, "-m", "nbgrader", "submit",
                                         ASSIGNMENT]), cwd=klass.home(name), env=klass.env(name),
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600,
+                          start_new_session=True)  # as from the student's own terminal or login
     return {"student": name, "started": started, "seconds": time.time() - started, "rc": proc.returncode,
             "error": proc.stderr[-500:] if proc.returncode else ""}
 
