@@ -288,7 +288,7 @@ class ClassRun:
             return
         from .gradebook import one_transaction, scores_of
         try:
-            with one_transaction(self.gradebook()) as gb:
+            with one_transaction(self.gradebook(), self.assignment, [student for student, _, _ in done]) as gb:
                 for student, result, _ in done:
                     self.write_rows(gb, student, result)
                 found = scores_of(gb, self.assignment, [student for student, _, _ in done])
@@ -339,7 +339,7 @@ class ClassRun:
             return self.entry(student, Status.from_json(result), result)
         from . import gradebook
         from .gradebook import one_transaction
-        with one_transaction(self.gradebook()) as gb:
+        with one_transaction(self.gradebook(), self.assignment, [student]) as gb:
             self.write_rows(gb, student, result)
             scores = gradebook.student_scores(gb, self.assignment, student) or {}
         return self.install_folder(student, result, key, scores)
