@@ -8,7 +8,9 @@
   ``submission_rows``) give what walking nbgrader's objects gives, manual scores and extra
   credit included, and ``one_transaction`` commits all or nothing;
 - a batch of results written in one ``one_transaction`` with its lookups made once (one flush
-  for the batch) leaves the rows nbgrader's API leaves when each result is committed on its own.
+  for the batch) leaves the rows nbgrader's API leaves when each result is committed on its own;
+- ``install_folder`` checks names by their text (no path resolved): a name leaving the folder is
+  refused before anything is written.
 """
 import json
 import os
@@ -237,6 +239,18 @@ def test_a_batch_writes_what_results_committed_one_by_one_write(tmp_path):
             assert reason == gradebooks.failed_reason(theirs.find_submission("a1", student)) and reason
         assert walked_rows(ours, "ada")["notebooks"]["one"]["grades"]["one_g2"]["manual_score"] == 1.5
         assert walked_rows(ours, "dee")["notebooks"]["one"]["grades"]["one_g1"]["auto_score"] == 2.0
+
+
+def test_install_folder_refuses_names_leaving_the_folder_before_writing(tmp_path):
+    from autograder.classrun.grade import install_folder
+    folder = tmp_path / "autograded" / "ada" / "a1"
+    for name in ("../escaped.txt", "/tmp/escaped.txt", "sub/../../escaped.txt", "./x", "sub//x", ""):
+        with pytest.raises(ValueError):
+            install_folder(folder, {"ok.txt": b"1", name: b"2"}, {"key": 1}, None)
+        assert not (tmp_path / "autograded").exists() and not list(tmp_path.rglob("escaped.txt"))
+    install_folder(folder, {"ok.txt": b"1", "sub/deep/x.txt": b"2"}, {"key": 1}, {"cells": {}})
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == \
+        [".grading-key.json", "ok.txt", "receipt.json", "sub/deep/x.txt"]
 
 
 def test_only_a_throwaway_gradebook_skips_syncing_to_disk(tmp_path):
