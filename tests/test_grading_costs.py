@@ -6,7 +6,11 @@
   raises, and the kept SQLite engine serves a second gradebook on the same file;
 - the coordinator's gradebook reads by query (``student_scores``, ``scores_of``,
   ``submission_rows``) give what walking nbgrader's objects gives, manual scores and extra
-  credit included, and ``one_transaction`` commits all or nothing.
+  credit included, and ``one_transaction`` commits all or nothing;
+- a batch of results written in one ``one_transaction`` with its lookups made once (one flush
+  for the batch) leaves the rows nbgrader's API leaves when each result is committed on its own;
+- ``install_folder`` checks names by their text (no path resolved): a name leaving the folder is
+  refused before anything is written.
 """
 import json
 import os
@@ -173,6 +177,80 @@ def test_one_transaction_commits_everything_or_nothing(tmp_path):
     with Gradebook(url) as gb:
         assert walked_scores(gb, "cy")["one_g1"] == (2.0, 2)
         assert gradebooks.failed_reason(gb.find_submission("a1", "ben")) == "timed out"
+
+
+def replay_batch(gb, rows):
+    """A batch's results: a regrade keeping manual scores, a known student's first submission,
+    a new student's submission failed after its replay, a new student failed with no rows, and
+    a result nbgrader recorded nothing for."""
+    gradebooks.replay(gb, "a1", "ada", rows)
+    gradebooks.replay(gb, "a1", "cy", dict(rows, timestamp=None))
+    gradebooks.replay(gb, "a1", "dee", rows)
+    gradebooks.mark_failed(gb, "a1", "dee", "kernel died", "In step 2.", recorded=True)
+    gradebooks.mark_failed(gb, "a1", "eve", "notebook missing", "", recorded=False)
+    gradebooks.replay(gb, "a1", "ben", None)
+
+
+def test_a_batch_writes_what_results_committed_one_by_one_write(tmp_path):
+    import shutil
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+    rows = {"timestamp": "2026-03-04T05:06:07.000008", "notebooks": {
+        nb: {"late_submission_penalty": 0.5 if nb == "one" else None,
+             "grades": {f"{nb}_g1": {"auto_score": 2.0, "needs_manual_grade": False},
+                        f"{nb}_g2": {"auto_score": 0.0, "needs_manual_grade": True},
+                        f"{nb}_t1": {"auto_score": None, "needs_manual_grade": True}},
+             "comments": {f"{nb}_s1": {"auto_comment": f"auto {nb}"}, f"{nb}_t1": {"auto_comment": None}}}
+        for nb in ("one", "two")}}
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    gradebook_with_submissions(url)
+    shutil.copy(tmp_path / "gradebook.db", tmp_path / "one_by_one.db")
+    with Gradebook(f"sqlite:///{tmp_path / 'one_by_one.db'}") as gb:
+        replay_batch(gb, rows)  # nbgrader's API, a commit after each change
+        gb.db.commit()
+
+    students = ["ada", "ben", "cy", "dee", "eve"]
+    flushes = []
+
+    def flushed(session, context):
+        flushes.append(session)
+    event.listen(Session, "after_flush", flushed)
+    try:
+        with Gradebook(url) as gb:
+            with pytest.raises(RuntimeError):
+                with gradebooks.one_transaction(gb, "a1", students) as batch:
+                    replay_batch(batch, rows)
+                    raise RuntimeError("stop")
+            assert gb.find_assignment("a1").num_submissions == 2 and [s.id for s in gb.students] == ["ada", "ben", "cy"]
+            flushes.clear()
+            with gradebooks.one_transaction(gb, "a1", students) as batch:
+                replay_batch(batch, rows)
+    finally:
+        event.remove(Session, "after_flush", flushed)
+    assert len(flushes) == 1  # the batch's rows in one flush, at its end
+
+    with Gradebook(url) as ours, Gradebook(f"sqlite:///{tmp_path / 'one_by_one.db'}") as theirs:
+        assert [s.id for s in ours.students] == [s.id for s in theirs.students] == students
+        for student in students:
+            assert walked_rows(ours, student) == walked_rows(theirs, student), student
+        for student in ("dee", "eve"):
+            reason = gradebooks.failed_reason(ours.find_submission("a1", student))
+            assert reason == gradebooks.failed_reason(theirs.find_submission("a1", student)) and reason
+        assert walked_rows(ours, "ada")["notebooks"]["one"]["grades"]["one_g2"]["manual_score"] == 1.5
+        assert walked_rows(ours, "dee")["notebooks"]["one"]["grades"]["one_g1"]["auto_score"] == 2.0
+
+
+def test_install_folder_refuses_names_leaving_the_folder_before_writing(tmp_path):
+    from autograder.classrun.grade import install_folder
+    folder = tmp_path / "autograded" / "ada" / "a1"
+    for name in ("../escaped.txt", "/tmp/escaped.txt", "sub/../../escaped.txt", "./x", "sub//x", ""):
+        with pytest.raises(ValueError):
+            install_folder(folder, {"ok.txt": b"1", name: b"2"}, {"key": 1}, None)
+        assert not (tmp_path / "autograded").exists() and not list(tmp_path.rglob("escaped.txt"))
+    install_folder(folder, {"ok.txt": b"1", "sub/deep/x.txt": b"2"}, {"key": 1}, {"cells": {}})
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == \
+        [".grading-key.json", "ok.txt", "receipt.json", "sub/deep/x.txt"]
 
 
 def test_only_a_throwaway_gradebook_skips_syncing_to_disk(tmp_path):

@@ -14,7 +14,8 @@ import contextlib
 import warnings
 from datetime import datetime
 
-from nbgrader.api import Gradebook
+from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy.orm import Session
 
 FAILED_COMMENT = "Autograding failed: {reason}. {detail}"
 
@@ -84,22 +85,24 @@ def scores_of(gb: Gradebook, assignment: str, students) -> dict:
 
 
 @contextlib.contextmanager
-def one_transaction(gb: Gradebook):
-    """Within this block, ``gb``'s session runs in one database transaction: the commits
-    nbgrader's Gradebook API makes after each change only flush, and the block's end commits
-    everything at once (an error rolls it all back). One commit, so one disk sync (SQLite), for
-    a batch of results instead of several per result. Objects are not expired at those inner
-    commits (nobody else writes meanwhile), so the assignment's cells load once per block; read
-    computed columns (scores) with a query, as :func:`student_scores` does."""
+def one_transaction(gb: Gradebook, assignment: str = None, students=()):
+    """Within this block, ``gb``'s session runs in one database transaction, written at the
+    block's end by one flush and one commit (an error rolls it all back): the commits nbgrader's
+    Gradebook API makes after each change do nothing here (:class:`_OneTransaction`). One flush
+    (so one batched INSERT per table) and one disk sync (SQLite) for a batch of results, instead
+    of a flush per object and a commit per result. Objects are not expired (nobody else writes
+    meanwhile), so the assignment's cells load once per block; read computed columns (scores)
+    with a query, as :func:`student_scores` does. Given ``assignment`` and ``students``, the
+    block gets a :class:`Batch` sharing ``gb``'s session, which looks them up once."""
     from sqlalchemy.orm import scoped_session, sessionmaker
     connection = gb.engine.connect()
     outer = connection.begin()
     session = gb.db
-    gb.db = scoped_session(sessionmaker(autoflush=True, bind=connection, future=True, expire_on_commit=False,
-                                        join_transaction_mode="rollback_only"))
+    gb.db = scoped_session(sessionmaker(class_=_OneTransaction, autoflush=True, bind=connection, future=True,
+                                        expire_on_commit=False, join_transaction_mode="rollback_only"))
     try:
-        yield gb
-        gb.db.commit()
+        yield Batch(gb, assignment, students) if assignment is not None else gb
+        gb.db().finish()
         outer.commit()
     except BaseException:
         outer.rollback()
@@ -108,6 +111,66 @@ def one_transaction(gb: Gradebook):
         gb.db.remove()
         gb.db = session
         connection.close()
+
+
+class _OneTransaction(Session):
+    """The session of :func:`one_transaction`: ``commit`` (which nbgrader's API calls after each
+    change) leaves everything pending; ``finish`` flushes and commits once."""
+
+    def commit(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        super().commit()
+
+
+class Batch(Gradebook):
+    """A Gradebook sharing ``gb``'s session whose lookups of ``assignment``, of ``students`` and
+    of their submissions of it come from one query each, made up front, and from what the batch
+    adds, instead of a query (and an autoflush) per call. nbgrader's own methods
+    (``update_or_create_student``, ``add_submission`` ...) make and change the rows as ever."""
+
+    def __init__(self, gb: Gradebook, assignment: str, students) -> None:
+        from nbgrader.api import Student, SubmittedAssignment
+        self.__dict__.update(gb.__dict__)  # the same engine, session, course and authenticator
+        self._assignment = super().find_assignment(assignment)
+        for notebook in self._assignment.notebooks:  # its cells loaded now, while nothing is pending
+            cell_names(notebook)
+        self._students, self._submissions = {}, {}
+        self._looked_up = list(dict.fromkeys(students))
+        for start in range(0, len(self._looked_up), 500):  # bounded IN lists
+            chunk = self._looked_up[start:start + 500]
+            self._students.update((s.id, s) for s in self.db.query(Student).filter(Student.id.in_(chunk)))
+            self._submissions.update((s.student_id, s) for s in self.db.query(SubmittedAssignment).filter(
+                SubmittedAssignment.assignment_id == self._assignment.id, SubmittedAssignment.student_id.in_(chunk)))
+        self._looked_up = set(self._looked_up)
+
+    def find_assignment(self, name: str):
+        return self._assignment if name == self._assignment.name else super().find_assignment(name)
+
+    def find_student(self, student_id: str):
+        if student_id not in self._looked_up:
+            return super().find_student(student_id)
+        if student_id not in self._students:
+            raise MissingEntry(f"No such student: {student_id}")
+        return self._students[student_id]
+
+    def add_student(self, student_id: str, **kwargs):
+        student = self._students[student_id] = super().add_student(student_id, **kwargs)
+        return student
+
+    def find_submission(self, assignment: str, student: str):
+        if assignment != self._assignment.name or student not in self._looked_up:
+            return super().find_submission(assignment, student)
+        if student not in self._submissions:
+            raise MissingEntry(f"No such submission: {assignment} for {student}")
+        return self._submissions[student]
+
+    def add_submission(self, assignment: str, student: str, **kwargs):
+        submission = super().add_submission(assignment, student, **kwargs)
+        if assignment == self._assignment.name:
+            self._submissions[student] = submission
+        return submission
 
 
 def replay(gb: Gradebook, assignment: str, student: str, rows) -> None:
@@ -126,16 +189,24 @@ def _replay(submission, rows) -> None:
         data = rows["notebooks"].get(notebook.name)
         if data is None:
             continue
+        names = cell_names(notebook.notebook)
         notebook.late_submission_penalty = data["late_submission_penalty"]
         for grade in notebook.grades:
-            new = data["grades"].get(grade.name)
+            new = data["grades"].get(names[grade.cell_id])
             if new is not None:
                 grade.auto_score = new["auto_score"]
                 grade.needs_manual_grade = bool(new["needs_manual_grade"] or grade.manual_score is not None)
         for comment in notebook.comments:
-            new = data["comments"].get(comment.name)
+            new = data["comments"].get(names[comment.cell_id])
             if new is not None:
                 comment.auto_comment = new["auto_comment"]
+
+
+def cell_names(notebook) -> dict:
+    """``{cell id: grade_id}`` of a gradebook ``notebook``: the names of a submission's grades and
+    comments before their first flush, when nbgrader's ``Grade.name`` (through ``Grade.cell``)
+    cannot load yet."""
+    return {cell.id: cell.name for cell in notebook.grade_cells + notebook.solution_cells + notebook.task_cells}
 
 
 def mark_failed(gb: Gradebook, assignment: str, student: str, reason: str, detail: str,
