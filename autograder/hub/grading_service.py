@@ -176,8 +176,8 @@ class Service:
             self.watch(run)
         if all(self.straggling(run) for run in self.runs) and len(self.runs) < self.settings.max_runs:
             self.start_batch()
-        idle = not self.runs and not self.journal.in_state("received")
-        if self.views and (idle or time.time() >= self.viewed + self.settings.report_seconds):
+        if self.views and (time.time() >= self.viewed + self.settings.report_seconds
+                           or not self.runs and not self.journal.in_state("received")):  # idle: at once
             self.viewed = time.time()
             for assignment in sorted(self.views):
                 self.class_view(assignment, self.views.pop(assignment))
