@@ -97,16 +97,16 @@ class GuardedExecute(Execute):
         timeout = self._get_timeout(cell)
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
-        except DeadKernelError:
-            kind = incidents.KERNEL_DIED
-            if budget is not None and budget.oom_kills() > oom_before:
+        except (DeadKernelError, CellTimeoutError) as exc:
+            # An out-of-memory kill shows either way: the kernel dead, or its channel broken mid-message.
+            oom = budget is not None and budget.oom_kills() > oom_before
+            kind = incidents.KERNEL_DIED if oom or isinstance(exc, DeadKernelError) else incidents.TIMED_OUT
+            if oom:
                 reason = (f"The kernel died while running this cell: the submission ran out of "
                           f"its memory budget ({budget.memory_mb} MiB, the memory limit).")
-            else:
+            elif isinstance(exc, DeadKernelError):
                 reason = "The kernel died while running this cell (os._exit, a crash, or the memory limit)."
-        except CellTimeoutError as exc:
-            kind = incidents.TIMED_OUT
-            if "IOPub" in str(exc):  # the end-of-cell message was lost in a flood of messages
+            elif "IOPub" in str(exc):  # the end-of-cell message was lost in a flood of messages
                 kind = incidents.KERNEL_STOPPED
                 reason = ("The end of this cell never reached the grader: its messages flooded or "
                           "broke the kernel's channel (output limit), so the kernel was stopped.")
