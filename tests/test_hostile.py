@@ -267,6 +267,28 @@ def test_python_installed_under_tmp_is_bound_over_the_empty_tmp(monkeypatch):
     venv_bin.parent.rmdir()
 
 
+@pytest.mark.root
+def test_clearing_after_a_run_leaves_what_is_mounted_into_the_folder(tmp_path):
+    """The folder a run used is emptied, but not what is mounted into it (a venv under /tmp is
+    bound into the sandbox's /tmp): not walked, so nothing there is removed or costs a try."""
+    import subprocess
+    from autograder.notebook import harness
+    folder, elsewhere = tmp_path / "tmp", Path("/dev/shm") / tmp_path.name
+    (folder / "deep" / "er").mkdir(parents=True)
+    (folder / "deep" / "er" / "left.txt").write_text("x")
+    (folder / "bound").mkdir()
+    (elsewhere / "lib").mkdir(parents=True)
+    (elsewhere / "lib" / "keep.py").write_text("x")
+    subprocess.run(["mount", "--bind", str(elsewhere), str(folder / "bound")], check=True)
+    try:
+        harness._clear(str(folder))
+        assert sorted(p.name for p in folder.iterdir()) == ["bound"]
+        assert (folder / "bound" / "lib" / "keep.py").read_text() == "x"
+    finally:
+        subprocess.run(["umount", str(folder / "bound")], check=True)
+        shutil.rmtree(elsewhere)
+
+
 def test_a_grader_installed_where_the_sandbox_looks_is_refused(monkeypatch):
     """A non-editable install puts the grader's data (quiz key, expected values) into the
     site-packages the sandbox shows: no sandbox is built then, so no kernel starts."""

@@ -52,6 +52,7 @@ import random
 import resource
 import select
 import signal
+import stat
 import sys
 import time
 import traceback
@@ -410,13 +411,33 @@ def _clean_up(pid, sandboxed):
 
 
 def _clear(folder):
-    """Remove what lies in ``folder`` (best effort: what cannot be removed stays)."""
-    for root, dirs, files in os.walk(folder, topdown=False):
-        for name in files:
-            _remove(os.unlink, os.path.join(root, name))
-        for name in dirs:
-            path = os.path.join(root, name)
-            _remove(os.unlink if os.path.islink(path) else os.rmdir, path)
+    """Remove what lies in ``folder`` on its own file system (best effort: what cannot be removed
+    stays). What is mounted into it (the sandbox binds an interpreter installed under /tmp there,
+    read-only) is not walked: emptying it would fail file by file, for a whole venv each task."""
+    device = os.lstat(folder).st_dev
+    stack = [(folder, False)]  # (path, its entries already removed); no recursion, however deep
+    while stack:
+        path, emptied = stack.pop()
+        if emptied:
+            _remove(os.rmdir, path)
+            continue
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            continue
+        if path != folder:
+            stack.append((path, True))
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if info.st_dev != device:  # a mount point: not this file system's to empty
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                stack.append((entry.path, False))
+            else:
+                _remove(os.unlink, entry.path)
 
 
 def _remove(how, path):
