@@ -1,9 +1,8 @@
-"""One local grading worker (started by :mod:`autograder.classrun.pool`): runs grading tasks, one at a time.
+"""One local grading worker (forked by :mod:`autograder.classrun.pool`): runs grading tasks, one at a time.
 
-``python -m autograder.classrun.grade_worker SNAPSHOT CMD_FD RESULT_FD``: reads the assignment snapshot
-from the file ``SNAPSHOT``, pays nbgrader's imports once, says it is ready, then for each task
-message on ``CMD_FD`` calls :func:`autograder.classrun.task.grade` and writes the result on
-``RESULT_FD``. Messages are length-prefixed JSON (:func:`autograder.classrun.pool.encode`) on private,
+:func:`main` says it is ready, then for each task message on ``cmd_fd`` calls
+:func:`autograder.classrun.task.grade` with the assignment snapshot and writes the result on
+``result_fd``. Messages are length-prefixed JSON (:func:`autograder.classrun.pool.encode`) on private,
 non-inheritable pipes, so nothing a student's kernel prints can reach the coordinator. The worker
 needs no course folder: each task builds its own temporary course under ``TMPDIR``.
 """
@@ -11,7 +10,6 @@ import ctypes
 import os
 import shutil
 import signal
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -66,24 +64,20 @@ def clean_up() -> None:
         shutil.rmtree(scratch.parent if gone else scratch, ignore_errors=True)
 
 
-def main(argv=None) -> int:
+def main(snapshot: dict, cmd_fd: int, result_fd: int) -> int:
     try:
         follow_the_coordinator()
-        return serve(argv)
+        return serve(snapshot, cmd_fd, result_fd)
     finally:
         clean_up()
 
 
-def serve(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    snapshot_file, cmd_fd, result_fd = argv[0], int(argv[1]), int(argv[2])
+def serve(snapshot: dict, cmd_fd: int, result_fd: int) -> int:
     os.set_inheritable(cmd_fd, False)
     os.set_inheritable(result_fd, False)
     started = time.perf_counter()
     try:
-        with open(snapshot_file, "rb") as fh:
-            snapshot = pool.decode(fh.read()[pool._HEADER.size:])
-        from autograder.classrun import task  # nbgrader's imports, once
+        from autograder.classrun import task  # imported by the coordinator already, as a rule
     except BaseException as exc:  # noqa: B902 - the coordinator must hear why, even on SystemExit
         pool.write_message(result_fd, {"fatal": "the grading process could not start: %s" % "".join(
             traceback.format_exception_only(type(exc), exc)).strip()})
@@ -96,7 +90,3 @@ def serve(argv=None) -> int:
         job = message["task"]
         result = task.grade(snapshot, job["student"], job["files"], job.get("seeds"))
         pool.write_message(result_fd, {"result": result})
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,12 @@
 """The local worker pool: grading processes, their deadlines, restarts and clean-up.
 
-Each worker is ``python -m autograder.classrun.grade_worker SNAPSHOT CMD_FD RESULT_FD`` in a new session,
-with its own scratch folder as ``TMPDIR`` (the temporary courses of its tasks live there). It
-reads the assignment snapshot (a file the pool writes once), then receives one task at a time, and answers on a private pipe (never stdin,
-stdout or stderr: the kernels inherit those). Its stderr goes to a file in its scratch folder
-(kept only as "raw" output, since a kernel may write there too), never to a shared log.
+Each worker is forked from the coordinator (:func:`autograder.classrun.grade_worker.serve`), in a new
+session, with its own scratch folder as working folder and ``TMPDIR`` (the temporary courses of
+its tasks live there): it starts with nbgrader already imported and the assignment snapshot in
+memory, so a run pays nbgrader's imports once, not once per worker. It receives one task at a
+time and answers on a private pipe (never stdin, stdout or stderr: the kernels inherit those).
+Its stderr goes to a file in its scratch folder (kept only as "raw" output, since a kernel may
+write there too), never to a shared log.
 
 A task that runs past ``task_timeout`` is stopped with its worker; a worker that dies costs only
 its task. Either way every process the worker started is killed, its scratch folder removed, and
@@ -14,6 +16,7 @@ make the pool :class:`Broken`.
 import base64
 import json
 import os
+import select
 import selectors
 import shutil
 import signal
@@ -33,6 +36,7 @@ STARTUP_FAILURES = 3           # workers failing to start in a row before the po
 MAX_MESSAGE_BYTES = 1 << 28    # a larger answer from a worker is treated as a broken worker
 RAW_STDERR_BYTES = 4096        # tail of a dead worker's own stderr kept for the log
 _HEADER = struct.Struct("!Q")
+_ENDS = set()  # the coordinator's ends of its live workers' pipes: no other worker keeps them open
 
 
 class Broken(Exception):
@@ -90,23 +94,23 @@ def _read_exact(fd: int, size: int):
 class Worker:
     """One grading process, its pipes and scratch folder, and the task it is running."""
 
-    def __init__(self, number: int, scratch_root: Path, snapshot_file: Path):
+    def __init__(self, number: int, scratch_root: Path, snapshot: dict):
         self.number = number
         self.scratch = scratch_root / f"w{number}"  # short: kernels' IPC socket paths live below it
         self.scratch.mkdir()
+        self.stderr_path = self.scratch / "stderr"
         cmd_r, self.cmd_w = os.pipe()
         self.fd, res_w = os.pipe()
-        env = {k: v for k, v in os.environ.items() if k != "COURSE_DB_URL"}
-        env.update(TMPDIR=str(self.scratch), AUTOGRADER_COORDINATOR=str(os.getpid()),
-                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-        self.stderr_path = self.scratch / "stderr"
-        with open(self.stderr_path, "wb") as stderr:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "autograder.classrun.grade_worker", str(snapshot_file), str(cmd_r), str(res_w)],
-                cwd=self.scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=stderr, pass_fds=(cmd_r, res_w), start_new_session=True)
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice
+            stream.flush()
+        coordinator = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            _worker(self.scratch, snapshot, coordinator, (cmd_r, self.cmd_w, self.fd, res_w))
+        self.proc = _Forked(pid)
         os.close(cmd_r)
         os.close(res_w)
+        _ENDS.update((self.cmd_w, self.fd))
         os.set_blocking(self.fd, False)
         self._buffer = bytearray()
         self.ready = False
@@ -170,6 +174,7 @@ class Worker:
             except OSError:
                 processes.kill_tree(self.proc)
         for fd in (self.cmd_w, self.fd):
+            _ENDS.discard(fd)
             try:
                 os.close(fd)
             except OSError:
@@ -179,6 +184,77 @@ class Worker:
         except subprocess.TimeoutExpired:
             processes.kill_tree(self.proc)
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _worker(scratch: Path, snapshot: dict, coordinator: int, fds: tuple) -> None:
+    """The forked child: becomes the worker (its own session, folder, standard streams and
+    environment; only its own ends of the pipes) and never returns."""
+    cmd_r, cmd_w, res_r, res_w = fds
+    code = 1
+    try:
+        os.setsid()
+        os.close(cmd_w)
+        os.close(res_r)
+        os.chdir(scratch)
+        null = os.open(os.devnull, os.O_RDWR)
+        stderr = os.open(scratch / "stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        for fd, target in ((null, 0), (null, 1), (stderr, 2)):
+            os.dup2(fd, target)
+        os.close(null)
+        os.close(stderr)
+        keep = {0, 1, 2, cmd_r, res_w}
+        for name in os.listdir("/proc/self/fd"):  # e.g. a lock the coordinator was handed
+            fd = int(name)
+            if fd not in keep and (fd in _ENDS or _inheritable(fd)):
+                os.close(fd)
+        os.environ.pop("COURSE_DB_URL", None)
+        os.environ.update(TMPDIR=str(scratch), AUTOGRADER_COORDINATOR=str(coordinator),
+                          PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        tempfile.tempdir = None  # found again from TMPDIR
+        from . import grade_worker
+        code = grade_worker.main(snapshot, cmd_r, res_w)
+    except BaseException:  # noqa: B902 - nothing may unwind into the coordinator's code
+        try:
+            import traceback
+            os.write(2, traceback.format_exc().encode("utf-8", "replace"))
+        except BaseException:  # noqa: B902
+            pass
+    finally:
+        os._exit(code)
+
+
+def _inheritable(fd: int) -> bool:
+    try:
+        return os.get_inheritable(fd)
+    except OSError:  # closed meanwhile (the descriptor listing /proc/self/fd)
+        return False
+
+
+class _Forked:
+    """A forked worker as :mod:`autograder.notebook.processes` sees a child: ``pid``,
+    ``returncode``, ``poll()`` and ``wait(timeout)`` (as :class:`subprocess.Popen`'s)."""
+
+    def __init__(self, pid: int):
+        self.pid, self.returncode = pid, None
+
+    def poll(self):
+        if self.returncode is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout=None):
+        if self.returncode is None and timeout is not None:
+            pidfd = os.pidfd_open(self.pid)  # unreaped: the number is still this child's
+            try:
+                if not select.select([pidfd], [], [], timeout)[0]:
+                    raise subprocess.TimeoutExpired(f"grading worker {self.pid}", timeout)
+            finally:
+                os.close(pidfd)
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
 
 
 def sweep() -> None:
@@ -209,8 +285,7 @@ class Pool:
     def start(self, snapshot: dict) -> None:
         sweep()
         self._scratch = Path(tempfile.mkdtemp(prefix=f"ag-{os.getpid()}-"))
-        self._snapshot = self._scratch / "snapshot"
-        self._snapshot.write_bytes(encode(snapshot))
+        self._snapshot = decode(encode(snapshot)[_HEADER.size:])  # plain data, as a Dask worker gets it
 
     def submit(self, task) -> None:
         self.queue.append(task)
