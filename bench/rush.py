@@ -346,11 +346,11 @@ def main() -> int:
             "gradebook_equals_grades_csv": not inconsistent, "inconsistent": dict(list(inconsistent.items())[:10]),
             "load_rush": load_rush, "load_after": os.getloadavg(),
             "machine_cpu_s": machine, "cpu_s_by_cgroup": by_cgroup,
-            "cpu_s": {"submit commands": round(submits_cpu, 1), **hub_cpu,
+            "cpu_s_by_process": {"submit commands": round(submits_cpu, 1), **hub_cpu,
                       "capacity (cores x seconds from the rush's start to the last release)":
                           round(result["cores"] * (all_done - rush_start), 1)},
-            "cpu_s_per_submission": {"submit command": round(submits_cpu / len(names), 3),
-                                     "hub's tree": round(sum(hub_cpu.values()) / len(names), 3)}})
+            "cpu_s_per_submission": {"submit command": round(by_cgroup["submits"] / len(names), 3),
+                                     "hub's tree": round(by_cgroup["hub"] / len(names), 3)}})
         result["variant_of"] = variant
     except SubmitsDone:
         pass
