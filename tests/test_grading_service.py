@@ -383,6 +383,35 @@ def test_attempts_run_out_and_late_ones_wait_behind_an_on_time_one(tmp_path):
     assert [r.id for r in rows] == [only_late]  # no on-time one: the late one is graded (and flagged)
 
 
+def test_after_a_run_breaks_each_of_its_submissions_is_tried_alone(tmp_path):
+    """A submission that breaks every grade run it is in fails on its own: its batch-mates,
+    tried alone, are graded and never share its MAX_TRIES."""
+    journal = attempts.Journal(tmp_path / "q.db")
+    ids = [add(journal, name, 1) for name in ("ann", "bob", "cy")]
+    fresh = add(journal, "dee", 2)
+    _, rows = journal.pick(0.0, 0.0, 5, {}, 40)
+    assert [r.id for r in rows] == ids + [fresh]
+    journal.set_state(ids, "grading", started=0.0)
+    assert journal.requeue(ids) == []  # the run broke: all three waiting again
+    picked = []
+    for _ in ids:
+        _, rows = journal.pick(0.0, 0.0, 5, {}, 40)
+        assert len(rows) == 1
+        picked.append(rows[0].id)
+        journal.set_state(picked[-1:], "grading", started=0.0)
+    assert picked == ids
+    _, rows = journal.pick(0.0, 0.0, 5, {}, 40)
+    assert [r.id for r in rows] == [fresh]  # then the rest, in batches again
+    journal.set_state([ids[1], ids[2]], "released")
+    for _ in range(attempts.MAX_TRIES - 2):  # ann breaks every run she is in (once already)
+        assert journal.requeue([ids[0]]) == []
+        _, rows = journal.pick(0.0, 0.0, 5, {}, 40)
+        assert [r.id for r in rows] == [ids[0]]
+        journal.set_state([ids[0]], "grading", started=0.0)
+    assert journal.requeue([ids[0]]) == [ids[0]]
+    assert [journal.get(i).state for i in ids] == ["failed", "released", "released"]
+
+
 def test_an_entry_is_taken_only_once_nbgrader_submit_is_done_with_it():
     """The rush found half-copied submissions taken (the student's submit then failed): an entry
     is taken when its folder has the mode submit leaves last, unchanged for a few seconds."""

@@ -16,7 +16,9 @@ service killed at any moment (SIGKILL included) resumes from the last committed 
 Rules (:meth:`Journal.pick`): per student and assignment one attempt graded at a time, at most one
 attempt per ``interval`` seconds and ``max_attempts`` in all; of the submissions waiting, only the newest (by
 its timestamp) is graded and the rest are superseded; with a due date, an on-time submission is
-preferred over a late one and a late one is deferred once an on-time one is graded or waiting.
+preferred over a late one and a late one is deferred once an on-time one is graded or waiting. A
+submission a grade run broke on is graded alone from then on, so that a submission that breaks
+runs fails on its own and its batch-mates are graded.
 """
 import sqlite3
 import time
@@ -175,7 +177,9 @@ class Journal:
             return None, []
         ready.sort(key=lambda r: (r.received, r.id))
         assignment = ready[0].assignment
-        return assignment, [r for r in ready if r.assignment == assignment][:limit]
+        if ready[0].tries:  # a grade run broke with it: alone now, so what breaks runs costs only its student
+            return assignment, ready[:1]
+        return assignment, [r for r in ready if r.assignment == assignment and not r.tries][:limit]
 
     def _decide(self, student, assignment, rows, now, interval, max_attempts, due) -> Optional[Row]:
         history = [r for r in self.of(student, assignment) if r.state in ACTIVE]
