@@ -410,6 +410,11 @@ def test_after_a_run_breaks_each_of_its_submissions_is_tried_alone(tmp_path):
         journal.set_state([ids[0]], "grading", started=0.0)
     assert journal.requeue([ids[0]]) == [ids[0]]
     assert [journal.get(i).state for i in ids] == ["failed", "released", "released"]
+    journal.set_state([fresh], "grading", started=0.0)
+    later = add(journal, "eve", 3)
+    journal.requeue([fresh], broke=False)  # the service restarted: no try counted, batched as before
+    _, rows = journal.pick(0.0, 0.0, 5, {}, 40)
+    assert [r.id for r in rows] == [fresh, later] and journal.get(fresh).tries == 0
 
 
 def test_an_entry_is_taken_only_once_nbgrader_submit_is_done_with_it():

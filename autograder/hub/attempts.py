@@ -124,17 +124,18 @@ class Journal:
                 self.db.execute(f"UPDATE submissions SET {sets} WHERE id = ?", (state, reason, *columns.values(), i))
                 self._event(i, state, reason)
 
-    def requeue(self, ids) -> list:
+    def requeue(self, ids, broke: bool = True) -> list:
         """Put submissions of a batch that broke back in the queue; those past :data:`MAX_TRIES`
-        become ``failed``. Returns the failed ones."""
+        become ``failed``. Returns the failed ones. ``broke=False``: the service stopped while
+        they were graded (a restart), which counts no try against them."""
         failed = []
         with self.db:
             for i in ids:
-                tries = self.db.execute("UPDATE submissions SET tries = tries + 1 WHERE id = ? RETURNING tries",
-                                        (i,)).fetchone()[0]
+                tries = self.db.execute("UPDATE submissions SET tries = tries + ? WHERE id = ? RETURNING tries",
+                                        (int(broke), i)).fetchone()[0]
                 state = "failed" if tries >= MAX_TRIES else "received"
                 self.db.execute("UPDATE submissions SET state = ?, started = NULL WHERE id = ?", (state, i))
-                self._event(i, state, f"grade run broke (try {tries})")
+                self._event(i, state, f"grade run broke (try {tries})" if broke else "the service restarted")
                 if state == "failed":
                     failed.append(i)
         return failed

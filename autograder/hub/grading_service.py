@@ -138,7 +138,7 @@ class Service:
         interrupted = [r.id for r in self.journal.in_state("grading")]
         if interrupted:
             log(f"{len(interrupted)} submission(s) were being graded when the service stopped: graded again")
-            self.journal.requeue(interrupted)
+            self.journal.requeue(interrupted, broke=False)
         graded = self.journal.in_state("graded")
         for assignment in sorted({r.assignment for r in graded}):
             self.release(assignment, [r for r in graded if r.assignment == assignment])
