@@ -158,6 +158,29 @@ def test_generate_feedback_writes_the_course_page(graded, tmp_path, how):
             [f"{n}.html" for n in NOTEBOOKS] + list(feedback.EXCHANGE_FILES))
 
 
+def test_on_the_hubs_course_the_button_withholds_the_quiz_until_it_is_released(graded, tmp_path):
+    """As the grading service's pages do: formgrader's button must not hand out quiz scores the
+    instructor has not released (a release_feedback after it would show them to every student)."""
+    from autograder.hub import attempts
+    root = tmp_path / "course_root"
+    course = Path(shutil.copytree(graded, root / "course"))
+    (root / "grading").mkdir()
+    journal = attempts.Journal(root / "grading" / "queue.db")
+    with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
+        config.write(f"\nc.CourseHub.course_root = {str(root)!r}\n")
+    reference = course_pages(course, tmp_path)
+    assert api_generate(course, "course", "x_mistakes")["success"]
+    assert page(course, "x_mistakes", "quiz") == feedback.render_withheld(
+        "x_mistakes", ASSIGNMENT, "quiz", "when your instructor releases it")
+    steps = page(course, "x_mistakes", "reproducibility")
+    assert steps != reference[("x_mistakes", "reproducibility")]  # no assignment total: it holds the quiz's
+    journal.release_quiz(ASSIGNMENT)
+    assert api_generate(course, "course", "x_mistakes")["success"]
+    for notebook in NOTEBOOKS:
+        assert page(course, "x_mistakes", notebook) == reference[("x_mistakes", notebook)], notebook
+    journal.close()
+
+
 def test_release_feedback_hands_out_the_button_s_pages(graded, tmp_path):
     course = Path(shutil.copytree(graded, tmp_path / "course"))
     assert api_generate(course, "course")["success"]

@@ -25,7 +25,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
+
+from ..notebook import assignments
 
 MAX_TRIES = 3   # grade runs a submission may break before it is marked failed
 ACTIVE = ("grading", "graded", "released")  # states that used (or are using) an attempt
@@ -225,3 +227,29 @@ class Journal:
             self.db.execute("INSERT INTO quiz_release (assignment, published) VALUES (?, ?) "
                             "ON CONFLICT(assignment) DO UPDATE SET published = excluded.published",
                             (assignment, time.time()))
+
+
+
+def quiz_visible(journal: Journal, assignment: str, deadline: Optional[str], log: Callable[[str], None]) -> bool:
+    """Whether ``assignment``'s quiz scores may be shown: the instructor released them (the
+    journal), or ``deadline`` (its ``c.CourseHub.quiz_release``, ISO 8601) has passed."""
+    if journal.quiz_state(assignment)[0] is not None:
+        return True
+    if not deadline:
+        return False
+    try:
+        moment = utc(datetime.fromisoformat(deadline))
+    except ValueError:
+        log(f"c.CourseHub.quiz_release[{assignment!r}] = {deadline!r} is not an ISO 8601 time: quiz withheld")
+        return False
+    return datetime.now(timezone.utc) >= moment
+
+
+def withheld(journal: Journal, assignment: str, deadline: Optional[str], source: Path,
+             log: Callable[[str], None]) -> dict:
+    """{quiz notebook: when its scores are released} while they may not be shown, else {} (what
+    :func:`autograder.course.feedback.generate` takes as ``withheld``)."""
+    if quiz_visible(journal, assignment, deadline, log):
+        return {}
+    when = f"after {deadline}" if deadline else "when your instructor releases it"
+    return {g.notebook: when for g in assignments.declared(source, assignment) if g.kind == "quiz"}

@@ -357,24 +357,10 @@ class Service:
     # -- feedback ------------------------------------------------------------------------------
     def withheld(self, assignment: str) -> dict:
         """{quiz notebook: when its scores are released} while they are not, else {}."""
-        if self.quiz_visible(assignment):
-            return {}
-        deadline = self.hub.quiz_release.get(assignment)
-        when = f"after {deadline}" if deadline else "when your instructor releases it"
-        return {g.notebook: when for g in assignments.declared(self.source, assignment) if g.kind == "quiz"}
+        return attempts.withheld(self.journal, assignment, self.hub.quiz_release.get(assignment), self.source, log)
 
     def quiz_visible(self, assignment: str) -> bool:
-        if self.journal.quiz_state(assignment)[0] is not None:
-            return True
-        deadline = self.hub.quiz_release.get(assignment)
-        if not deadline:
-            return False
-        try:
-            moment = attempts.utc(datetime.fromisoformat(deadline))
-        except ValueError:
-            log(f"c.CourseHub.quiz_release[{assignment!r}] = {deadline!r} is not an ISO 8601 time: quiz withheld")
-            return False
-        return datetime.now(timezone.utc) >= moment
+        return attempts.quiz_visible(self.journal, assignment, self.hub.quiz_release.get(assignment), log)
 
     def publish_quizzes(self) -> None:
         """Once an assignment's quiz scores are released, re-release every student's pages."""
