@@ -273,6 +273,25 @@ def test_malformed_reports_fail_the_run_not_the_grader(line):
     assert reports is None and why
 
 
+def test_a_forged_generator_state_fails_the_run_not_the_grader():
+    """A report's ``random`` state must be what ``random.getstate()`` gives: 624 words below 2**32
+    and a position, ints only (not bools or floats)."""
+    import random
+
+    from autograder.notebook.harness import Malformed, check_report
+    task = steps.student_task(DECL.step("step1"), "", {"names": {}, "generator": []})
+    state = list(random.Random(42).getstate()[1])
+
+    def report(generator):
+        return {"error": None, "stdout": "", "names": {"accuracy_scores": None}, "generator": generator}
+    check_report(report(state), task)
+    for forged in (state[:-1], state + [0], state[:-1] + [625], state[:-1] + [-1], [True] + state[1:],
+                   [1.0] + state[1:], [-1] + state[1:], [2 ** 32] + state[1:], [str(state[0])] + state[1:],
+                   tuple(state), None):
+        with pytest.raises(Malformed):
+            check_report(report(forged), task)
+
+
 def test_messages_about_a_secret_seed_quote_nothing_the_student_printed():
     """Under a secret seed, a wrong outcome gets a fixed message: two cells that print different
     things (say, the seed they guessed) get the same words."""

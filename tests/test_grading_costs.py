@@ -3,7 +3,8 @@
 - the grader's reference runs go to one kept sandboxed process (``run_grader_tasks``): the same
   reports as a fresh process, a uid no student sandbox can get, replaced when it has died;
 - nbgrader's metadata validation with the validator built once raises what ``jsonschema.validate``
-  raises, and the kept SQLite engine serves a second gradebook on the same file;
+  raises, and the kept SQLite engine serves a second gradebook on the same file (every
+  submission's temporary gradebook one engine, each on its own file);
 - the coordinator's gradebook reads by query (``student_scores``, ``scores_of``,
   ``submission_rows``) give what walking nbgrader's objects gives, manual scores and extra
   credit included, and ``one_transaction`` commits all or nothing;
@@ -97,6 +98,31 @@ def test_installed_caches_keep_nbgrader_validating_and_one_engine_per_gradebook_
         assert two.engine is one.engine and [s.id for s in two.students] == ["ada"]
     with Gradebook(f"sqlite:///{tmp_path / 'other.db'}") as other:
         assert other.engine is not one.engine and other.students == []
+
+
+def test_throwaway_gradebooks_share_one_engine_each_connection_to_the_file_marked_last(tmp_path):
+    """One engine (so its compiled statements) for every submission's temporary gradebook, each
+    written to its own file, unsynced; a course's gradebook keeps an engine of its own."""
+    import sqlite3
+
+    from sqlalchemy import text
+    nbgrader_caches.install()
+    engines, syncs = [], []
+    for name, student in (("a.db", "ada"), ("b.db", "ben")):
+        url = f"sqlite:///{tmp_path / name}"
+        nbgrader_caches.throwaway(url)
+        with Gradebook(url) as gb:
+            gb.add_student(student)
+            engines.append(gb.engine)
+            syncs.append(gb.db.execute(text("PRAGMA synchronous")).scalar())
+            assert [s.id for s in gb.students] == [student]
+    assert engines[0] is engines[1] and syncs == [0, 0]
+    for name, student in (("a.db", "ada"), ("b.db", "ben")):
+        with sqlite3.connect(tmp_path / name) as db:
+            assert db.execute("SELECT id FROM student").fetchall() == [(student,)]
+    with Gradebook(f"sqlite:///{tmp_path / 'course.db'}") as course:
+        assert course.engine is not engines[0]
+        assert course.db.execute(text("PRAGMA synchronous")).scalar() != 0
 
 
 def gradebook_with_submissions(url: str) -> None:

@@ -11,7 +11,9 @@ changes what nbgrader decides:
   one disposed when another URL comes), so a submission's temporary gradebook is connected to
   once, not a dozen times; a gradebook marked :func:`throwaway` (a grading task's temporary
   one, whose rows the coordinator replays) is written without waiting for the disk
-  (``synchronous=OFF``, journal in memory): a dozen commits per submission, none of them synced.
+  (``synchronous=OFF``, journal in memory): a dozen commits per submission, none of them synced;
+  every throwaway gradebook of the process shares one engine (connecting to the one marked
+  last), so SQLAlchemy compiles nbgrader's statements once per process, not once per submission.
 """
 import types
 
@@ -38,20 +40,36 @@ def create_engine(url, **kwargs):
     import sqlalchemy
     if not str(url).startswith("sqlite:"):
         return sqlalchemy.create_engine(url, **kwargs)
-    key = (str(url), tuple(sorted(kwargs.items())))
+    throwaway_url = str(url) in _throwaway
+    key = ("throwaway" if throwaway_url else str(url), tuple(sorted(kwargs.items())))
     if key not in _engine:
         while _engine:
             _engine.popitem()[1].dispose()
-        engine = _engine[key] = sqlalchemy.create_engine(url, **kwargs)
-        if str(url) in _throwaway:
+        if throwaway_url:
+            engine = sqlalchemy.create_engine("sqlite://", creator=_connect_throwaway,
+                                              poolclass=sqlalchemy.pool.QueuePool, **kwargs)
             sqlalchemy.event.listen(engine, "connect", _unsynced)
+        else:
+            engine = sqlalchemy.create_engine(url, **kwargs)
+        _engine[key] = engine
     return _engine[key]
 
 
 def throwaway(url: str) -> None:
-    """Mark the SQLite gradebook ``url`` as temporary: its engine will not sync to disk."""
+    """Mark the SQLite gradebook ``url`` as temporary: its engine will not sync to disk. Call it
+    before the file is written: no connection to the one marked before is kept."""
     _throwaway.clear()
     _throwaway.add(str(url))
+    for key, engine in _engine.items():
+        if key[0] == "throwaway":
+            engine.dispose()
+
+
+def _connect_throwaway():
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+    return sqlite3.connect(make_url(next(iter(_throwaway))).database)
 
 
 def _unsynced(connection, record) -> None:

@@ -236,6 +236,7 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds, limits=
     assignment = snapshot["assignment"]
     (root / CONFIG).write_text(snapshot["config"], encoding="utf-8")
     db = root / "gradebook.db"
+    nbgrader_caches.throwaway(f"sqlite:///{db}")
     db.write_bytes(snapshot["gradebook"])
     source = _place(root, snapshot["paths"]["source"], student)
     for name, data in snapshot["source"].items():
@@ -247,7 +248,6 @@ def _grade(root: Path, snapshot: dict, student: str, files: dict, seeds, limits=
         (submitted / name).parent.mkdir(parents=True, exist_ok=True)
         (submitted / name).write_bytes(data)
 
-    nbgrader_caches.throwaway(f"sqlite:///{db}")
     app = course_app(root, assignment, db_url=f"sqlite:///{db}", student=student)
     for name, value in (limits or {}).items():
         if name not in GradingLimits.names():

@@ -561,9 +561,8 @@ def _text(value, limit) -> bool:
 
 
 def _check_generator(state):
-    if not (type(state) is list and len(state) == GENERATOR_WORDS
-            and all(type(w) is int and 0 <= w < WORD for w in state[:-1])
-            and type(state[-1]) is int and 0 <= state[-1] <= GENERATOR_WORDS - 1):
+    if not (type(state) is list and len(state) == GENERATOR_WORDS and set(map(type, state)) == {int}
+            and 0 <= min(state[:-1]) and max(state[:-1]) < WORD and 0 <= state[-1] <= GENERATOR_WORDS - 1):
         raise Malformed("ill-typed generator state")
 
 
