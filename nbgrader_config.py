@@ -51,10 +51,10 @@ c.Autograde.sanitize_preprocessors = [
 c.Autograde.autograde_preprocessors = [
     SandboxedExecute, ReexecuteSteps, GradeQuiz, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-# Every converter validates a notebook once, after its last preprocessor (nbconvert's default
-# checks it after each one: a third of the CPU nbconvert spends per submission); a notebook a
-# preprocessor left invalid is still refused.
-c.Exporter.optimistic_validation = True
+# Autograde validates a notebook once, after its last preprocessor (nbconvert's default checks it
+# after each one); a notebook a preprocessor left invalid is still refused. Only here: nbconvert
+# 7.16 fails with it when a converter has no preprocessor (GenerateFeedback below).
+c.Autograde.Exporter.optimistic_validation = True
 
 # `nbgrader export`: grades.csv with the status column `python -m autograder grade` writes (a
 # failed submission reads "failed: <reason>" with empty scores, never an ordinary 0).
