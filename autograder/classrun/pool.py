@@ -14,6 +14,7 @@ a new worker takes its place. Workers that cannot start at all (``startup_failur
 make the pool :class:`Broken`.
 """
 import base64
+import gc
 import json
 import os
 import select
@@ -103,6 +104,7 @@ class Worker:
         self.fd, res_w = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice
             stream.flush()
+        gc.freeze()  # the collector leaves what exists now alone, so the child shares its pages
         coordinator = os.getpid()
         pid = os.fork()
         if pid == 0:
@@ -220,7 +222,10 @@ def _worker(scratch: Path, snapshot: dict, coordinator: int, fds: tuple) -> None
         except BaseException:  # noqa: B902
             pass
     finally:
-        os._exit(code)
+        try:
+            sys.stderr.flush()  # what a warning printed reaches the worker's stderr file
+        finally:
+            os._exit(code)
 
 
 def _inheritable(fd: int) -> bool:

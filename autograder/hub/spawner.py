@@ -4,11 +4,17 @@ Before a server starts its user's home is made mode 0700 (Debian's ``useradd -m`
 a cgroup of its own (v2, or v1's memory and pids hierarchies, found as the grading sandbox finds
 them: :func:`autograder.notebook.sandbox.cgroup._cgroup_places`) bounds the memory and processes
 of the server and every kernel it starts together. The server runs from the students' environment
-(``CourseHub.student_env``), which holds no course files.
+(``CourseHub.student_env``), which holds no course files. When it stops, what its processes left in
+memory that outlives them (files in /dev/shm, System V shared memory, semaphores and message
+queues: the cgroup bounds them only while it lives) is removed with them
+(:func:`release_shared_memory`).
 """
 import asyncio
 import os
 import pwd
+import shutil
+import stat
+import subprocess
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
@@ -18,6 +24,39 @@ from ..notebook.processes import kill_members
 from ..notebook.sandbox.cgroup import _cgroup_places
 
 CGROUP_PREFIX = "coursehub-"
+SHARED_MEMORY = Path("/dev/shm")
+SYSV_IPC = {"shm": "-m", "sem": "-s", "msg": "-q"}  # /proc/sysvipc/<table>: ipcrm's option
+
+
+def release_shared_memory(uid: int, shared: Path = SHARED_MEMORY) -> list:
+    """Remove what ``uid`` owns in ``shared`` (files, folders: never followed through a link)
+    and its System V IPC objects; returns what was removed (``ipcrm`` arguments for those)."""
+    removed = []
+    for entry in os.scandir(shared):
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if info.st_uid != uid:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(entry.path)
+        except FileNotFoundError:
+            pass
+    for table, option in SYSV_IPC.items():
+        try:
+            header, *rows = Path("/proc/sysvipc", table).read_text().splitlines()
+        except OSError:
+            continue
+        names = header.split()
+        for row in rows:
+            found = dict(zip(names, row.split()))
+            if uid in (int(found["uid"]), int(found["cuid"])):
+                argv = ["ipcrm", option, found[names[1]]]  # its id: shmid, semid or msqid
+                if subprocess.run(argv, capture_output=True).returncode == 0:
+                    removed.append(" ".join(argv))
+    return removed
 
 
 class CourseSpawner(LocalProcessSpawner):
@@ -102,3 +141,11 @@ class CourseSpawner(LocalProcessSpawner):
                     if attempt == 49:
                         self.log.warning("cgroup %s not removed: %s", folder, exc)
                     await asyncio.sleep(0.1)
+        try:
+            left = release_shared_memory(pwd.getpwnam(self.user.name).pw_uid)
+        except OSError as exc:
+            self.log.warning("%s's shared memory not released: %s", self.user.name, exc)
+        else:
+            if left:
+                self.log.info("released what %s's server left in shared memory: %s", self.user.name,
+                              ", ".join(left[:10]))
