@@ -40,6 +40,13 @@ def test_a_stopped_servers_shared_memory_is_released_and_nobody_elses(tmp_path):
     mine[0].write_bytes(b"x" * 4096)
     (mine[1] / "deep").mkdir(parents=True)
     (mine[1] / "deep" / "f").write_text("x")
+    deepest = os.open(mine[1], os.O_RDONLY)  # thousands of folders deep: no recursion removes it
+    for _ in range(3000):
+        os.mkdir("d", dir_fd=deepest)
+        below = os.open("d", os.O_RDONLY, dir_fd=deepest)
+        os.close(deepest)
+        deepest = below
+    os.close(deepest)
     kept = tmp_path / "kept"
     kept.write_text("not theirs")
     mine[2].symlink_to(kept)

@@ -12,7 +12,6 @@ queues: the cgroup bounds them only while it lives) is removed with them
 import asyncio
 import os
 import pwd
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -29,16 +28,17 @@ SYSV_IPC = {"shm": "-m", "sem": "-s", "msg": "-q"}  # /proc/sysvipc/<table>: ipc
 
 
 def release_shared_memory(uid: int, shared: Path = SHARED_MEMORY) -> list:
-    """Remove what ``uid`` owns in ``shared`` (files, folders: never followed through a link)
-    and its System V IPC objects; returns what was removed (``ipcrm`` arguments for those)."""
+    """Remove what ``uid`` owns in ``shared`` (files, folders of any depth: never followed through
+    a link) and its System V IPC objects; returns what was removed (``ipcrm`` arguments for those)."""
     removed = []
     for entry in os.scandir(shared):
         try:
             info = entry.stat(follow_symlinks=False)
             if info.st_uid != uid:
                 continue
-            if stat.S_ISDIR(info.st_mode):
-                shutil.rmtree(entry.path)
+            if stat.S_ISDIR(info.st_mode):  # rm, not shutil.rmtree: a folder thousands deep breaks recursion
+                if subprocess.run(["rm", "-rf", "--one-file-system", "--", entry.path], capture_output=True).returncode:
+                    continue
             else:
                 os.unlink(entry.path)
             removed.append(entry.path)
