@@ -73,8 +73,6 @@ def main(snapshot: dict, cmd_fd: int, result_fd: int) -> int:
 
 
 def serve(snapshot: dict, cmd_fd: int, result_fd: int) -> int:
-    os.set_inheritable(cmd_fd, False)
-    os.set_inheritable(result_fd, False)
     started = time.perf_counter()
     try:
         from autograder.classrun import task  # imported by the coordinator already, as a rule

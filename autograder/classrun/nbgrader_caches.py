@@ -19,7 +19,7 @@ import types
 
 _validators = {}  # id(schema) -> (schema, validator)
 _engine = {}      # the last SQLite URL -> its engine
-_throwaway = set()  # SQLite URLs of gradebooks nobody keeps
+_throwaway = {"url": None}  # the SQLite URL of the gradebook nobody keeps (marked last)
 
 
 def validate(instance, schema) -> None:
@@ -40,7 +40,7 @@ def create_engine(url, **kwargs):
     import sqlalchemy
     if not str(url).startswith("sqlite:"):
         return sqlalchemy.create_engine(url, **kwargs)
-    throwaway_url = str(url) in _throwaway
+    throwaway_url = str(url) == _throwaway["url"]
     key = ("throwaway" if throwaway_url else str(url), tuple(sorted(kwargs.items())))
     if key not in _engine:
         while _engine:
@@ -58,8 +58,7 @@ def create_engine(url, **kwargs):
 def throwaway(url: str) -> None:
     """Mark the SQLite gradebook ``url`` as temporary: its engine will not sync to disk. Call it
     before the file is written: no connection to the one marked before is kept."""
-    _throwaway.clear()
-    _throwaway.add(str(url))
+    _throwaway["url"] = str(url)
     for key, engine in _engine.items():
         if key[0] == "throwaway":
             engine.dispose()
@@ -69,7 +68,7 @@ def _connect_throwaway():
     import sqlite3
 
     from sqlalchemy.engine import make_url
-    return sqlite3.connect(make_url(next(iter(_throwaway))).database)
+    return sqlite3.connect(make_url(_throwaway["url"]).database)
 
 
 def _unsynced(connection, record) -> None:

@@ -290,7 +290,7 @@ class Pool:
     def start(self, snapshot: dict) -> None:
         sweep()
         self._scratch = Path(tempfile.mkdtemp(prefix=f"ag-{os.getpid()}-"))
-        self._snapshot = decode(encode(snapshot)[_HEADER.size:])  # plain data, as a Dask worker gets it
+        self._snapshot = snapshot  # each forked worker has its own copy
 
     def submit(self, task) -> None:
         self.queue.append(task)

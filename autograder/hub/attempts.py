@@ -229,7 +229,6 @@ class Journal:
                             (assignment, time.time()))
 
 
-
 def quiz_visible(journal: Journal, assignment: str, deadline: Optional[str], log: Callable[[str], None]) -> bool:
     """Whether ``assignment``'s quiz scores may be shown: the instructor released them (the
     journal), or ``deadline`` (its ``c.CourseHub.quiz_release``, ISO 8601) has passed."""
