@@ -57,7 +57,7 @@ def test_memfd_past_the_memory_budget_is_stopped(tmp_path):
     """A memfd holds no address space (RLIMIT_AS cannot see it): the cgroup charges its pages."""
     with cgroup.budget("memfd", memory_mb=512) as budget:
         assert budget.enforced == ["memory", "pids"], budget.missing
-        proc = run(python(MEMFD_ATTACK, tmp_path, file_mb=64), cwd=tmp_path)
+        proc = run(python(MEMFD_ATTACK, tmp_path, file_bytes=64 << 20), cwd=tmp_path)
         peak, kills = budget.peak_memory_mb(), budget.oom_kills()
     print("memfd attack: exit %s, peak %.0f MiB of a 512 MiB budget, %d OOM kill(s)"
           % (proc.returncode, peak, kills))
@@ -71,10 +71,10 @@ def test_the_budget_is_shared_by_all_sandboxes_of_a_submission(tmp_path):
             "for i in range(30):\n    os.write(fd, b'x' * (10 << 20))\n"
             "print('holding', flush=True)\ntime.sleep(60)\n")
     with cgroup.budget("shared", memory_mb=512) as budget:
-        first = subprocess.Popen(python(hold, tmp_path, file_mb=512), stdout=subprocess.PIPE, text=True,
+        first = subprocess.Popen(python(hold, tmp_path, file_bytes=512 << 20), stdout=subprocess.PIPE, text=True,
                                  stdin=subprocess.DEVNULL)
         assert first.stdout.readline() == "holding\n"
-        second = subprocess.Popen(python(hold, tmp_path, file_mb=512), stdout=subprocess.PIPE, text=True,
+        second = subprocess.Popen(python(hold, tmp_path, file_bytes=512 << 20), stdout=subprocess.PIPE, text=True,
                                   stdin=subprocess.DEVNULL)
         second_line = second.stdout.readline()
         kills, peak = budget.oom_kills(), budget.peak_memory_mb()
@@ -173,7 +173,7 @@ def test_per_process_file_size_cpu_and_tmpfs_sizes_hold(tmp_path):
     probe = fill + ("import json\n"
                     "print(json.dumps([fill('big', 50), fill('/tmp/a', 50), fill('/tmp/b', 50), fill('w1', 50)]))\n")
     argv = bwrap.command([sys.executable, "-I", "-c", probe], cwd=tmp_path / "work", scratch_mb=48,
-                         limits=bwrap.ProcessLimits(file_mb=40))
+                         limits=bwrap.ProcessLimits(file_bytes=40 << 20))
     (tmp_path / "work").mkdir()
     out = run(argv, cwd=tmp_path / "work").stdout.strip()
     print("file limit 40 MiB, /tmp 64 MiB, working folder 48 MiB:", out)

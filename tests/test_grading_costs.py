@@ -4,12 +4,14 @@
   reports as a fresh process, a uid no student sandbox can get, replaced when it has died;
 - nbgrader's metadata validation with the validator built once raises what ``jsonschema.validate``
   raises, and the kept SQLite engine serves a second gradebook on the same file (every
-  submission's temporary gradebook one engine, each on its own file);
+  submission's temporary gradebook one engine, each on its own file, its tables checked once);
 - the coordinator's gradebook reads by query (``student_scores``, ``scores_of``,
   ``submission_rows``) give what walking nbgrader's objects gives, manual scores and extra
   credit included, and ``one_transaction`` commits all or nothing;
 - a batch of results written in one ``one_transaction`` with its lookups made once (one flush
   for the batch) leaves the rows nbgrader's API leaves when each result is committed on its own;
+- ``task.prepare`` (the coordinator's, before its workers fork) compiles the validators that
+  reading and exporting a notebook use, so a worker compiles none;
 - ``install_folder`` checks names by their text (no path resolved): a name leaving the folder is
   refused before anything is written.
 """
@@ -123,6 +125,60 @@ def test_throwaway_gradebooks_share_one_engine_each_connection_to_the_file_marke
     with Gradebook(f"sqlite:///{tmp_path / 'course.db'}") as course:
         assert course.engine is not engines[0]
         assert course.db.execute(text("PRAGMA synchronous")).scalar() != 0
+
+
+def test_a_throwaway_gradebook_is_asked_for_its_tables_once_per_file(tmp_path):
+    """nbgrader's ``create_all`` checks every table each time a ``Gradebook`` opens; on a throwaway
+    gradebook it does so at its first opening only, and again for the next file marked (which
+    may be empty: its tables are made); a kept gradebook is checked at every opening."""
+    from nbgrader.api import Base
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    nbgrader_caches.install()
+    checks = []
+
+    def count(connection, cursor, statement, *rest):
+        if statement.startswith("PRAGMA main.table_info"):
+            checks[-1] += 1
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        for name in ("a.db", "b.db", "kept.db"):
+            url = f"sqlite:///{tmp_path / name}"
+            if name != "kept.db":
+                nbgrader_caches.throwaway(url)
+            for student in ("ada", "ben"):
+                checks.append(0)
+                with Gradebook(url) as gb:
+                    gb.add_student(student)
+            checks.append(0)
+            with Gradebook(url) as gb:
+                assert [s.id for s in gb.students] == ["ada", "ben"]
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    tables = len(Base.metadata.tables)
+    assert checks == [tables, 0, 0, tables, 0, 0, tables, tables, tables]
+
+
+def test_prepare_compiles_what_reading_and_exporting_a_notebook_validate_with():
+    """What the coordinator computes before forking its workers is what they would compute: a
+    notebook read and run through a preprocessor by nbconvert (as nbgrader's Autograde does)
+    compiles no more validators, and the seeded states' table is there."""
+    import nbformat
+    from nbconvert.exporters import NotebookExporter
+    from nbconvert.preprocessors import ClearOutputPreprocessor
+    from nbformat import validator
+
+    from autograder.notebook import check_kinds
+    validator.validators.clear()
+    check_kinds.seeded_states.cache_clear()
+    task.prepare()
+    compiled = dict(validator.validators)
+    nb = nbformat.read(ROOT / "release" / "reproducibility" / "reproducibility.ipynb", as_version=4)
+    exporter = NotebookExporter()
+    exporter.register_preprocessor(ClearOutputPreprocessor(), enabled=True)
+    exporter.from_notebook_node(nb)
+    assert validator.validators == compiled
+    assert check_kinds.seeded_states.cache_info().currsize == 1
 
 
 def gradebook_with_submissions(url: str) -> None:

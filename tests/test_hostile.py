@@ -336,6 +336,17 @@ def test_each_run_starts_from_a_fresh_fork_with_nothing_left_by_the_one_before()
         assert others.strip() == "[1]"
 
 
+def test_a_run_has_every_rlimit_its_limits_name():
+    """CPU time, address space, largest file, processes and no core dump: as the run's own
+    process sees them (set by prlimit in the sandbox, by the child before exec without one)."""
+    from autograder.notebook.reexecute import Limits, run_isolated
+    limits = Limits(seconds=10, cpu_seconds=7, memory_mb=900, output_bytes=123_456, processes=33)
+    cell = ("import resource\nprint([resource.getrlimit(getattr(resource, 'RLIMIT_' + name))\n"
+            "       for name in ('CPU', 'AS', 'FSIZE', 'NPROC', 'CORE')])")
+    (run,) = run_isolated([_task(cell, "a")], limits)
+    assert run.report["stdout"] == str([(7, 8), (900 << 20, 900 << 20), (123_456, 123_456), (33, 33), (0, 0)]) + "\n"
+
+
 def test_a_run_that_kills_or_stops_the_shared_process_costs_only_itself():
     """Each run is then graded alone: the others keep their reports."""
     from autograder.notebook.reexecute import Limits, run_isolated

@@ -54,3 +54,38 @@ def test_a_killed_worker_is_told_and_waited_for_by_its_pid(tmp_path):
     finally:
         worker.stop(kill=True)
     assert not worker.scratch.exists()
+
+
+@pytest.mark.root
+def test_pool_folders_go_to_a_memory_file_system_with_room_and_the_sweep_removes_only_its_own(tmp_path, monkeypatch):
+    """``/dev/shm`` (here a tmpfs of our own) is used when it is a tmpfs with the room it must
+    have, else TMPDIR; the sweep of a gone coordinator's folders there removes this uid's folders
+    only, never another account's folder or a link (everybody may write in /dev/shm)."""
+    import tempfile
+    from pathlib import Path
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    monkeypatch.setattr(pool, "MEMORY_SCRATCH", str(shm))
+    tmpdir = Path(tempfile.gettempdir())
+    assert pool.scratch_places() == [tmpdir]  # a folder on the disk
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(shm)], check=True)
+    try:
+        monkeypatch.setattr(pool, "MEMORY_SCRATCH_FREE", 32 << 20)
+        assert pool.scratch_places() == [shm, tmpdir]
+        monkeypatch.setattr(pool, "MEMORY_SCRATCH_FREE", 128 << 20)
+        assert pool.scratch_places() == [tmpdir]  # too little room
+
+        gone = subprocess.Popen(["true"])
+        gone.wait()  # a pid no process has now
+        mine, theirs, link = (shm / f"ag-{gone.pid}-{name}" for name in ("mine", "theirs", "link"))
+        for folder in (mine, theirs):
+            (folder / "inner").mkdir(parents=True)
+        os.chown(theirs, 65534, 65534)
+        link.symlink_to(theirs)
+        live = shm / f"ag-{os.getpid()}-live"
+        live.mkdir()
+        pool.sweep()
+        assert not mine.exists()
+        assert (theirs / "inner").is_dir() and link.is_symlink() and live.is_dir()
+    finally:
+        subprocess.run(["umount", "-l", str(shm)], check=True)

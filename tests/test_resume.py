@@ -7,12 +7,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
+from autograder.classrun import pool
 from corpus import reproducibility
 from support import ASSIGNMENT, env, step_scores
 from support import hand_in_main as hand_in
@@ -51,7 +50,7 @@ def start_and_stop_after_first(course, sig):
 
 
 def pool_folders() -> set:
-    return set(Path(tempfile.gettempdir()).glob("ag-*"))
+    return {folder for place in pool.scratch_places() for folder in place.glob("ag-*")}
 
 
 def test_a_killed_run_resumes_to_the_uninterrupted_gradebook(course, tmp_path):

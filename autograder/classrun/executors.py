@@ -31,6 +31,8 @@ class LocalExecutor(Executor):
         self._pool = pool.Pool(workers, task_timeout=task_timeout, log=log)
 
     def start(self, snapshot: dict) -> None:
+        from . import task
+        task.prepare()  # before the workers are forked: computed once, not once per worker
         self._pool.start(snapshot)
 
     def submit(self, task: Task) -> None:

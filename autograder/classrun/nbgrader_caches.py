@@ -13,13 +13,17 @@ changes what nbgrader decides:
   one, whose rows the coordinator replays) is written without waiting for the disk
   (``synchronous=OFF``, journal in memory): a dozen commits per submission, none of them synced;
   every throwaway gradebook of the process shares one engine (connecting to the one marked
-  last), so SQLAlchemy compiles nbgrader's statements once per process, not once per submission.
+  last), so SQLAlchemy compiles nbgrader's statements once per process, not once per submission;
+  and each ``Gradebook`` nbgrader opens asks whether its tables exist (``create_all``, a dozen
+  queries) of a throwaway gradebook only once.
 """
+import functools
 import types
 
 _validators = {}  # id(schema) -> (schema, validator)
 _engine = {}      # the last SQLite URL -> its engine
-_throwaway = {"url": None}  # the SQLite URL of the gradebook nobody keeps (marked last)
+_throwaway = {"url": None, "tables": False}  # the SQLite URL of the gradebook nobody keeps
+# (marked last), and whether its tables were made (or found) already
 
 
 def validate(instance, schema) -> None:
@@ -58,7 +62,7 @@ def create_engine(url, **kwargs):
 def throwaway(url: str) -> None:
     """Mark the SQLite gradebook ``url`` as temporary: its engine will not sync to disk. Call it
     before the file is written: no connection to the one marked before is kept."""
-    _throwaway["url"] = str(url)
+    _throwaway.update(url=str(url), tables=False)
     for key, engine in _engine.items():
         if key[0] == "throwaway":
             engine.dispose()
@@ -78,9 +82,20 @@ def _unsynced(connection, record) -> None:
     cursor.close()
 
 
+def _create_all(create_all, bind, **kwargs) -> None:
+    """nbgrader's ``Base.metadata.create_all``, once per throwaway gradebook."""
+    throwaway = any(key[0] == "throwaway" and engine is bind for key, engine in _engine.items())
+    if not (throwaway and _throwaway["tables"]):
+        create_all(bind=bind, **kwargs)
+        _throwaway["tables"] = _throwaway["tables"] or throwaway
+
+
 def install() -> None:
-    """Put both caches in place (once per process)."""
+    """Put the caches in place (once per process)."""
     import nbgrader.api
     import nbgrader.nbgraderformat.common
     nbgrader.nbgraderformat.common.jsonschema = types.SimpleNamespace(validate=validate)
     nbgrader.api.create_engine = create_engine
+    metadata = nbgrader.api.Base.metadata
+    if not isinstance(metadata.create_all, functools.partial):
+        metadata.create_all = functools.partial(_create_all, metadata.create_all)

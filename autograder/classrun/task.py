@@ -220,6 +220,19 @@ def grade(snapshot: dict, student: str, files: dict, seeds=None, limits: dict = 
     return result
 
 
+def prepare() -> None:
+    """Compute here what each grading process would otherwise compute on its first submissions
+    (the notebook format's validators, compiled; the fingerprints of the states ``random.seed(n)``
+    leaves): the coordinator calls it before its workers are forked, and they share the result."""
+    import nbformat
+    from nbformat.validator import get_validator
+
+    from ..notebook import check_kinds
+    for relaxed in (False, True):  # nbformat reads strictly, nbconvert's exporter validates relaxed
+        get_validator(nbformat.current_nbformat, relax_add_props=relaxed)
+    check_kinds.seeded_states()
+
+
 def _place(root: Path, pattern: str, student: str) -> Path:
     return root / pattern.replace(SUBMITTED, student)
 

@@ -197,7 +197,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         mode = self._mode or modes.warn_if_unsandboxed()
         grading = GradingLimits(config=self.config)
         limits = bwrap.ProcessLimits(cpu_seconds=grading.kernel_cpu_seconds, memory_mb=grading.kernel_memory_mb,
-                                     processes=grading.kernel_processes, file_mb=grading.kernel_file_mb)
+                                     processes=grading.kernel_processes, file_bytes=grading.kernel_file_mb << 20)
         cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
         if mode.sandboxed:
             outer = kw.get("env") or os.environ

@@ -85,13 +85,19 @@ class Run:
         return "the Python process ended before the grader could look (exit() or os._exit()?)"
 
 
-def _limit(limits: Limits, nproc: bool = True):
+def _rlimits(limits: Limits) -> bwrap.ProcessLimits:
+    """The rlimits of a re-execution's process."""
+    return bwrap.ProcessLimits(cpu_seconds=limits.cpu_seconds, memory_mb=limits.memory_mb,
+                               processes=limits.processes, file_bytes=limits.output_bytes)
+
+
+def _limit(limits: Limits):
+    """The rlimits set in the child before exec, where no sandbox's prlimit is sure to."""
     def apply():
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb << 20,) * 2)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes,) * 2)
-        if nproc:  # in the sandbox, prlimit sets it after the uid change (root is exempt)
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     return apply
 
@@ -240,11 +246,13 @@ class _Process:
         else:
             argv = bwrap.command(argv, cwd=work, readable=[HARNESS], mode=self.mode,
                                  interpreters=[self.python], private=str(self.scratch), uid=self.uid,
-                                 limits=bwrap.ProcessLimits(processes=self.limits.processes))
+                                 limits=_rlimits(self.limits))
         self._stderr = open(self.scratch / "stderr", "w+b")
+        # sandboxed, prlimit (last before the interpreter) sets the rlimits: no Python runs between
+        # fork and exec, so the child is vforked (a fork copies the grading process's page tables)
         self.proc = subprocess.Popen(
             argv, stdin=stdin, stdout=stdout, stderr=self._stderr, cwd=work, start_new_session=True,
-            preexec_fn=_limit(self.limits, nproc=not (self.mode and self.mode.sandboxed)),
+            preexec_fn=None if self.mode and self.mode.sandboxed else _limit(self.limits),
             env={"PATH": os.defpath, "PYTHONHASHSEED": "0", "HOME": str(work), "TMPDIR": str(work)})
 
     def ended(self) -> tuple:

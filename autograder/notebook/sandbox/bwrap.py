@@ -25,7 +25,7 @@ class ProcessLimits:
     cpu_seconds: Optional[int] = None   # RLIMIT_CPU, per process
     memory_mb: Optional[int] = None     # RLIMIT_AS, per process
     processes: Optional[int] = None     # RLIMIT_NPROC: processes + threads of the sandbox uid
-    file_mb: Optional[int] = None       # RLIMIT_FSIZE: largest file it may write
+    file_bytes: Optional[int] = None    # RLIMIT_FSIZE: largest file it may write
 
     def prlimit_args(self) -> list:
         args = []
@@ -35,8 +35,8 @@ class ProcessLimits:
             args.append("--as=%d" % (self.memory_mb << 20))
         if self.processes is not None:
             args.append("--nproc=%d" % self.processes)
-        if self.file_mb is not None:
-            args.append("--fsize=%d" % (self.file_mb << 20))
+        if self.file_bytes is not None:
+            args.append("--fsize=%d" % self.file_bytes)
         return args + ["--core=0"]
 
 
