@@ -15,7 +15,6 @@
 - ``install_folder`` checks names by their text (no path resolved): a name leaving the folder is
   refused before anything is written.
 """
-import json
 import os
 import signal
 from pathlib import Path
