@@ -282,11 +282,13 @@ def scratch_places() -> list:
 
 
 def _is_tmpfs(path: str) -> bool:
+    """Whether what is mounted at ``path`` (the last mount there: the one seen) is a tmpfs."""
+    path, found = os.path.realpath(path), None
     for line in Path("/proc/self/mounts").read_text().splitlines():
         fields = line.split()
         if len(fields) > 2 and fields[1] == path:
-            return fields[2] == "tmpfs"
-    return False
+            found = fields[2]
+    return found == "tmpfs"
 
 
 def sweep() -> None:
