@@ -11,6 +11,7 @@ from corpus import reproducibility
 from support import ROOT, env
 
 sys.path.insert(0, str(ROOT / "bench"))
+import cpu_by_process  # noqa: E402
 import peers_cgroup  # noqa: E402
 import peers_courses  # noqa: E402
 
@@ -70,3 +71,17 @@ def test_the_plain_courses_hidden_asserts_pass_the_reference_and_fail_its_mistak
     scores = peers_courses.gradebook_scores(course)
     steps = {student: [cells[f"test_step{i}"] for i in range(1, 5)] for student, cells in scores.items()}
     assert steps == {"right": [1, 2, 3, 2], "forgot_seed": [1, 0, 0, 0], "six_draws": [1, 2, 0, 0]}
+
+
+def test_cpu_by_process_gives_each_process_of_a_grade_run_its_role():
+    """A grade run's tree as perf records it (pid: parent; names from execs): perf 10 runs the
+    command 11, which forks two workers (never exec); a worker's launcher execs python, then
+    bwrap; bwrap's init forks the interpreter (setpriv, prlimit, python), which forks a task run;
+    a kept grader-side harness forks none; the coordinator also runs git."""
+    parent = {11: 10, 12: 11, 13: 11, 20: 12, 21: 20, 22: 21, 23: 22, 30: 13, 31: 30, 32: 31, 40: 11}
+    names = {11: ["python"], 20: ["python", "bwrap"], 21: [], 22: ["setpriv", "prlimit", "python"],
+             30: ["python", "bwrap"], 32: ["setpriv", "prlimit", "python"], 40: ["git"]}
+    assert cpu_by_process.roles(10, parent, names) == {
+        11: "coordinator", 12: "workers", 13: "workers", 40: "git",
+        20: "launcher + bwrap", 21: "sandbox init", 22: "harness", 23: "task runs",
+        30: "launcher + bwrap", 31: "sandbox init", 32: "kept grader-side harness"}
