@@ -10,9 +10,9 @@ answers, cycled) and counts the whole command's CPU by a cgroup of its own
 (``peers_cgroup.run``: sandboxed and reparented processes included). The smallest and largest
 class give the marginal CPU per submission (the difference over the extra submissions) and the
 fixed CPU per run (the smallest class's less its submissions' share). Rounds are interleaved;
-the medians are printed. With ``--before DIR``, every class is graded a second time, in the
-same round, by the code in DIR (first on ``PYTHONPATH``), and that code's figures are printed
-too: an A/B of two commits on one machine in one run. Run it on a quiet machine: another job's load inflates both.
+the medians are printed. The grade command runs this checkout's code (first on ``PYTHONPATH``).
+With ``--before DIR``, every class is graded a second time, in the same round, by the code in
+DIR, and that code's figures are printed too: an A/B of two commits on one machine in one run. Run it on a quiet machine: another job's load inflates both.
 """
 import argparse
 import json
@@ -23,14 +23,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from grade_class import ASSIGNMENT, env, make_class  # noqa: E402
+from grade_class import ASSIGNMENT, ROOT, env, make_class  # noqa: E402
 import peers_cgroup  # noqa: E402
 
 
-def grade(course: Path, code: Path = None) -> peers_cgroup.Measured:
+def grade(course: Path, code: Path) -> peers_cgroup.Measured:
+    """Grade ``course`` with the autograder package in the folder ``code``, by cgroup."""
     environment = env()
-    if code is not None:
-        environment["PYTHONPATH"] = os.pathsep.join([str(code), environment.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    environment["PYTHONPATH"] = os.pathsep.join([str(code), environment.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     measured = peers_cgroup.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--course", str(course)],
                                 course, environment)
     if measured.returncode not in (0, 1):  # 1: some submission failed, as the class means
@@ -53,7 +53,7 @@ def main() -> int:
         parser.error(f"{args.before} holds no autograder package")
     where = peers_cgroup.place()
     print(f"CPU counted by: {peers_cgroup.describe(where[0], where[1])}", flush=True)
-    codes = {"this": None, **({"before": args.before.resolve()} if args.before else {})}
+    codes = {"this": ROOT, **({"before": args.before.resolve()} if args.before else {})}
     runs = {name: {n: [] for n in sizes} for name in codes}
     with tempfile.TemporaryDirectory(prefix="run-cost-") as tmp:
         for round_number in range(args.rounds):

@@ -85,9 +85,11 @@ def _unsynced(connection, record) -> None:
 def _create_all(create_all, bind, **kwargs) -> None:
     """nbgrader's ``Base.metadata.create_all``, once per throwaway gradebook."""
     throwaway = any(key[0] == "throwaway" and engine is bind for key, engine in _engine.items())
-    if not (throwaway and _throwaway["tables"]):
-        create_all(bind=bind, **kwargs)
-        _throwaway["tables"] = _throwaway["tables"] or throwaway
+    if throwaway and _throwaway["tables"]:
+        return
+    create_all(bind=bind, **kwargs)
+    if throwaway:
+        _throwaway["tables"] = True
 
 
 def install() -> None:

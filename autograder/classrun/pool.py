@@ -273,8 +273,8 @@ def scratch_places() -> list:
     places = [Path(tempfile.gettempdir())]
     try:
         shm = os.statvfs(MEMORY_SCRATCH)
-        if Path(MEMORY_SCRATCH).is_dir() and os.access(MEMORY_SCRATCH, os.W_OK | os.X_OK) \
-                and shm.f_bavail * shm.f_frsize >= MEMORY_SCRATCH_FREE and _is_tmpfs(MEMORY_SCRATCH):
+        if os.access(MEMORY_SCRATCH, os.W_OK | os.X_OK) and shm.f_bavail * shm.f_frsize >= MEMORY_SCRATCH_FREE \
+                and _is_tmpfs(MEMORY_SCRATCH):
             places.insert(0, Path(MEMORY_SCRATCH))
     except OSError:
         pass
