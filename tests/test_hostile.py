@@ -65,8 +65,11 @@ def hostile_cases(course: Path) -> dict:
             "accuracy_scores = []\nblocks = []\n"
             "for i in range(64):\n    blocks.append(bytearray(64 << 20))\n")},
             {2, 3, 4}, ["memory limit"]),
+        # Each print flushed: without it the kernel's own buffer (the loop's prints piling up while
+        # 100 MB is encoded) may run out of memory before anything is sent, and nothing is capped.
         "prints_forever": ({"step1": (
-            "accuracy_scores = []\nprint('y' * 10**8)\nwhile True:\n    print('x' * 10000)\n")},
+            "accuracy_scores = []\nprint('y' * 10**8, flush=True)\nwhile True:\n"
+            "    print('x' * 10000, flush=True)\n")},
             {2, 3, 4}, ["output limit"]),
         "ignores_sigint": ({"step1": (
             "accuracy_scores = []\nimport signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
