@@ -4,8 +4,9 @@ Each test starts the cluster docs/grading.md documents (certificates from ``pyth
 dask-certs``, a ``dask scheduler`` and two ``dask worker`` processes with mutual TLS, on
 127.0.0.1, each worker in its own empty folder, no course there) and grades a small class
 through it; the gradebook must equal a stock sequential ``nbgrader autograde`` run of a copy of
-the class. One worker is killed while it grades (nothing is lost), and the scheduler is killed
-mid-run (the run stops with a clear message; the next run, on a new cluster, grades the rest).
+the class. One worker is killed while it grades (nothing is lost; the semaphores it held do not
+outlive it in /dev/shm), and the scheduler is killed mid-run (the run stops with a clear message;
+the next run, on a new cluster, grades the rest).
 
 The cluster is the course's only: a client or a worker without the course's certificate cannot
 connect, every service listens on the given interface only, ``grade`` refuses a plain ``tcp://``
@@ -90,13 +91,21 @@ def running_grade_tasks(cluster) -> dict:
             ts.key for ts in dask_worker.state.executing if str(ts.key).startswith("grade-")]))
 
 
-def wait_for(what, check, proc):
+def semaphores(pid: int) -> set:
+    """The named POSIX semaphores (files in /dev/shm) process ``pid`` has open."""
+    with open(f"/proc/{pid}/maps", encoding="utf-8") as maps:
+        return {line.split(None, 5)[5].strip() for line in maps
+                if line.count(" ") >= 5 and "/dev/shm/sem." in line}
+
+
+def wait_for(what, check, proc=None):
+    """Poll ``check`` until it holds; fail if ``proc`` (a run, when given) ends first."""
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
-        assert proc.poll() is None, f"the run ended before {what}: " + "".join(finish(proc)[1])
+        assert proc is None or proc.poll() is None, f"the run ended before {what}: " + "".join(finish(proc)[1])
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -121,13 +130,19 @@ def test_a_worker_killed_mid_run_loses_nothing(class_course, dask_cluster):  # n
                                                  running_grade_tasks(dask_cluster).items() if keys}, proc)
     victim_pid = next(iter(busy.values()))
     victim = next(w for w in dask_cluster.workers if w.pid == os.getpgid(victim_pid))
-    os.killpg(victim.pid, signal.SIGKILL)  # the nanny and its worker, mid-task
+    held = semaphores(victim.pid) | semaphores(victim_pid)
+    assert held  # the nanny and its worker share multiprocessing queues
+    # The nanny and its worker, mid-task; not their group, whose multiprocessing resource tracker
+    # then unlinks the semaphores they held (killed with it, they stay in /dev/shm for good).
+    for pid in (victim.pid, victim_pid):
+        os.kill(pid, signal.SIGKILL)
     victim.wait()
 
     code, output = finish(proc)
     assert code == 1, output
     assert step_scores(course) == expected
     assert {s for s, (status, _) in statuses(course).items() if status == "graded"} == set(GRADED)
+    wait_for("the killed worker's semaphores unlinked", lambda: not any(map(os.path.exists, held)))
 
 
 def test_a_lost_scheduler_stops_the_run_and_the_next_run_grades_the_rest(class_course,
