@@ -12,7 +12,8 @@ class give the marginal CPU per submission (the difference over the extra submis
 fixed CPU per run (the smallest class's less its submissions' share). Rounds are interleaved;
 the medians are printed. The grade command runs this checkout's code (first on ``PYTHONPATH``).
 With ``--before DIR``, every class is graded a second time, in the same round, by the code in
-DIR, and that code's figures are printed too: an A/B of two commits on one machine in one run. Run it on a quiet machine: another job's load inflates both.
+DIR, and that code's figures are printed too: an A/B of two commits on one machine in one run.
+Run it on a quiet machine: another job's load inflates both.
 """
 import argparse
 import json

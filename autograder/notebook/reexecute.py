@@ -13,7 +13,6 @@ no network, nothing of the course visible but ``harness.py``) unless the caller 
 import atexit
 import json
 import os
-import resource
 import secrets
 import select
 import signal
@@ -89,17 +88,6 @@ def _rlimits(limits: Limits) -> bwrap.ProcessLimits:
     """The rlimits of a re-execution's process."""
     return bwrap.ProcessLimits(cpu_seconds=limits.cpu_seconds, memory_mb=limits.memory_mb,
                                processes=limits.processes, file_bytes=limits.output_bytes)
-
-
-def _limit(limits: Limits):
-    """The rlimits set in the child before exec, where no sandbox's prlimit is sure to."""
-    def apply():
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb << 20,) * 2)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes,) * 2)
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    return apply
 
 
 def run_cells(cells, seed: int, limits: Limits = Limits(), python: str = sys.executable,
@@ -240,19 +228,19 @@ class _Process:
     def start(self, stdin, stdout) -> None:
         work = self.scratch / "work"
         work.mkdir()
-        argv = [self.python, "-I", str(HARNESS)]
+        argv, rlimits = [self.python, "-I", str(HARNESS)], _rlimits(self.limits)
         if self.mode is None:
             argv = [*self.wrapper, *argv]
         else:
             argv = bwrap.command(argv, cwd=work, readable=[HARNESS], mode=self.mode,
                                  interpreters=[self.python], private=str(self.scratch), uid=self.uid,
-                                 limits=_rlimits(self.limits))
+                                 limits=rlimits)
         self._stderr = open(self.scratch / "stderr", "w+b")
         # sandboxed, prlimit (last before the interpreter) sets the rlimits: no Python runs between
         # fork and exec, so the child is vforked (a fork copies the grading process's page tables)
         self.proc = subprocess.Popen(
             argv, stdin=stdin, stdout=stdout, stderr=self._stderr, cwd=work, start_new_session=True,
-            preexec_fn=None if self.mode and self.mode.sandboxed else _limit(self.limits),
+            preexec_fn=None if self.mode and self.mode.sandboxed else rlimits.apply,
             env={"PATH": os.defpath, "PYTHONHASHSEED": "0", "HOME": str(work), "TMPDIR": str(work)})
 
     def ended(self) -> tuple:

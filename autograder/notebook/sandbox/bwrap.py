@@ -1,6 +1,7 @@
 """The bubblewrap command every sandboxed process is started with (:func:`command`), its
 rlimits (:class:`ProcessLimits`) and the uids sandboxes run under; see :mod:`autograder.notebook.sandbox`."""
 import os
+import resource
 import secrets
 import shutil
 import sys
@@ -27,17 +28,23 @@ class ProcessLimits:
     processes: Optional[int] = None     # RLIMIT_NPROC: processes + threads of the sandbox uid
     file_bytes: Optional[int] = None    # RLIMIT_FSIZE: largest file it may write
 
+    def _rlimits(self) -> list:
+        """``(prlimit option, resource.RLIMIT_*, (soft, hard))`` of each limit set, and no core files.
+        The CPU limit's hard one is a second later: SIGXCPU at the soft, SIGKILL at the hard."""
+        values = [("cpu", resource.RLIMIT_CPU, self.cpu_seconds, 1),
+                  ("as", resource.RLIMIT_AS, None if self.memory_mb is None else self.memory_mb << 20, 0),
+                  ("nproc", resource.RLIMIT_NPROC, self.processes, 0),
+                  ("fsize", resource.RLIMIT_FSIZE, self.file_bytes, 0), ("core", resource.RLIMIT_CORE, 0, 0)]
+        return [(option, which, (soft, soft + slack)) for option, which, soft, slack in values if soft is not None]
+
     def prlimit_args(self) -> list:
-        args = []
-        if self.cpu_seconds is not None:
-            args.append("--cpu=%d:%d" % (self.cpu_seconds, self.cpu_seconds + 1))
-        if self.memory_mb is not None:
-            args.append("--as=%d" % (self.memory_mb << 20))
-        if self.processes is not None:
-            args.append("--nproc=%d" % self.processes)
-        if self.file_bytes is not None:
-            args.append("--fsize=%d" % self.file_bytes)
-        return args + ["--core=0"]
+        """The options of ``prlimit`` that set these limits on the command it runs."""
+        return ["--%s=%d:%d" % (option, *pair) for option, _, pair in self._rlimits()]
+
+    def apply(self) -> None:
+        """Set these limits on the calling process (e.g. a child before exec, where no prlimit runs)."""
+        for _, which, pair in self._rlimits():
+            resource.setrlimit(which, pair)
 
 
 def new_uid() -> int:
